@@ -1,0 +1,145 @@
+/* Service load-balancer maps shared by the Portico eBPF programs.
+ *
+ * Layout mirrors crates/ebpf/src/maps.rs (repr(C) structs of the same sizes);
+ * change both together. Addresses and ports are in network byte order.
+ *
+ * A service is a set of entries in portico_lb4_services keyed by
+ * {vip, port, proto, slot}: slot 0 is the master entry (backend count, flags,
+ * algorithm, rev_nat_id), slots 1..count hold backend ids. The agent writes
+ * the slots before the master's count grows and shrinks the count before it
+ * deletes slots, so a lookup never sees a half-written service.
+ */
+#ifndef PORTICO_LB_H
+#define PORTICO_LB_H
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define LB_MAX_SERVICES 65536
+#define LB_MAX_BACKENDS 65536
+#define LB_MAX_MAGLEV 1024
+#define LB_MAGLEV_SIZE 16381 /* prime; Rust: portico_maglev::TableSize::DEFAULT */
+
+#define LB_ALG_RANDOM 0
+#define LB_ALG_MAGLEV 1
+
+#define LB_FLAG_AFFINITY 0x01
+#define LB_FLAG_NODEPORT 0x02
+#define LB_FLAG_LOADBALANCER 0x04
+#define LB_FLAG_EXTERNAL_IP 0x08
+
+#define LB_BACKEND_ACTIVE 0
+#define LB_BACKEND_TERMINATING 1
+
+struct lb4_key {
+	__be32 address;
+	__be16 dport;
+	__u16 slot;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct lb4_service {
+	__u32 backend_id;	/* slot > 0 */
+	__u16 count;		/* slot 0 */
+	__u16 rev_nat_id;	/* slot 0 */
+	__u8 flags;
+	__u8 algorithm;
+	__u16 pad;
+	__u32 affinity_timeout;	/* seconds */
+};
+
+struct lb4_backend {
+	__be32 address;
+	__be16 port;
+	__u8 proto;
+	__u8 state;
+};
+
+struct lb4_reverse_nat {
+	__be32 address;
+	__be16 port;
+	__u16 pad;
+};
+
+struct lb4_reverse_sk_key {
+	__u64 cookie;
+	__be32 address;
+	__be16 port;
+	__u16 pad;
+};
+
+struct lb4_reverse_sk_value {
+	__be32 address;
+	__be16 port;
+	__u16 rev_nat_id;
+};
+
+struct lb_affinity_key {
+	__u64 netns_cookie;
+	__u16 rev_nat_id;
+	__u16 pad[3];
+};
+
+struct lb_affinity_value {
+	__u64 last_used_ns;
+	__u32 backend_id;
+	__u32 pad;
+};
+
+struct lb_maglev {
+	__u32 backend_ids[LB_MAGLEV_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__type(key, struct lb4_key);
+	__type(value, struct lb4_service);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} portico_lb4_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb4_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} portico_lb4_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__type(key, __u16);
+	__type(value, struct lb4_reverse_nat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} portico_lb4_reverse_nat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_MAX_MAGLEV);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u16);
+	__type(value, struct lb_maglev);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} portico_lb4_maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct lb4_reverse_sk_key);
+	__type(value, struct lb4_reverse_sk_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} portico_lb4_reverse_sk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct lb_affinity_key);
+	__type(value, struct lb_affinity_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} portico_lb_affinity SEC(".maps");
+
+#endif

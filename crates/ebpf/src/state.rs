@@ -1,0 +1,306 @@
+//! The load-balancer state as the kernel maps should hold it, planned from the
+//! IR's [`ServiceFrontend`]s. Ids (backend ids, rev-NAT ids) are kept stable
+//! across plans so that unchanged services produce no map writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+
+use portico_ir::{FrontendKind, L4Protocol, LbAlgorithm, ServiceFrontend};
+use portico_maglev::{Backend, Table, TableSize};
+
+use crate::maps::{
+    ALG_MAGLEV, ALG_RANDOM, BACKEND_ACTIVE, FLAG_AFFINITY, FLAG_EXTERNAL_IP, FLAG_LOADBALANCER,
+    FLAG_NODEPORT, Lb4Backend, Lb4Key, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+};
+
+/// One frontend with everything its map entries need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceState {
+    /// `kind/namespace/name` of the Service, for listings (not in the kernel).
+    pub name: String,
+    pub rev_nat_id: u16,
+    pub flags: u8,
+    pub algorithm: u8,
+    pub affinity_timeout: u32,
+    /// Backend ids for slots 1..=len, in order.
+    pub backend_ids: Vec<u32>,
+    /// Maglev table (slot → backend id) when the algorithm is Maglev.
+    pub maglev: Option<Vec<u32>>,
+}
+
+/// The whole state: frontends (master key, slot 0) and backends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LbState {
+    pub services: BTreeMap<Lb4Key, ServiceState>,
+    pub backends: BTreeMap<u32, Lb4Backend>,
+}
+
+/// What planning could not program, for logs and reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanNotes {
+    /// IPv6 frontends: the v6 programs are not written yet.
+    pub skipped_ipv6: usize,
+    /// Frontends whose (VIP, port, protocol) was already taken.
+    pub duplicates: usize,
+    /// Backends of another address family than their frontend.
+    pub skipped_backends: usize,
+    /// Frontends dropped because an id space (65535 services) ran out.
+    pub out_of_ids: usize,
+}
+
+pub fn proto_number(p: L4Protocol) -> u8 {
+    match p {
+        L4Protocol::Tcp => PROTO_TCP,
+        L4Protocol::Udp => PROTO_UDP,
+        L4Protocol::Sctp => PROTO_SCTP,
+    }
+}
+
+fn flags(f: &ServiceFrontend) -> u8 {
+    let kind = match f.kind {
+        FrontendKind::ClusterIp => 0,
+        FrontendKind::NodePort => FLAG_NODEPORT,
+        FrontendKind::LoadBalancer => FLAG_LOADBALANCER,
+        FrontendKind::ExternalIp => FLAG_EXTERNAL_IP,
+    };
+    let affinity = if f.affinity_timeout_secs.is_some() {
+        FLAG_AFFINITY
+    } else {
+        0
+    };
+    kind | affinity
+}
+
+impl LbState {
+    /// Plans the state for `frontends`, reusing the ids of `prev` for the
+    /// same frontends and backends.
+    pub fn plan(prev: &LbState, frontends: &[ServiceFrontend]) -> (LbState, PlanNotes) {
+        let mut notes = PlanNotes::default();
+        let prev_backend_ids: BTreeMap<Lb4Backend, u32> =
+            prev.backends.iter().map(|(&id, &b)| (b, id)).collect();
+        // Ids of the previous state are never given to something else in the
+        // same step: a slot or socket that still names an old id must not
+        // silently reach a different backend or service.
+        let mut used_backend_ids: BTreeSet<u32> = prev.backends.keys().copied().collect();
+        let mut backend_of: BTreeMap<Lb4Backend, u32> = BTreeMap::new();
+        let mut used_rev_nat: BTreeSet<u16> =
+            prev.services.values().map(|s| s.rev_nat_id).collect();
+
+        // Pass 1: frontends in a deterministic order, v4 only, first one wins.
+        let mut wanted: BTreeMap<Lb4Key, (&ServiceFrontend, Vec<Lb4Backend>)> = BTreeMap::new();
+        for f in frontends {
+            let IpAddr::V4(vip) = f.address else {
+                notes.skipped_ipv6 += 1;
+                continue;
+            };
+            let proto = proto_number(f.protocol);
+            let key = Lb4Key::new(SocketAddrV4::new(vip, f.port), proto, 0);
+            if wanted.contains_key(&key) {
+                notes.duplicates += 1;
+                continue;
+            }
+            let mut backends = Vec::new();
+            for b in &f.backends {
+                match b {
+                    SocketAddr::V4(a) => {
+                        backends.push(Lb4Backend::new(*a, proto, BACKEND_ACTIVE));
+                    }
+                    SocketAddr::V6(_) => notes.skipped_backends += 1,
+                }
+            }
+            backends.sort();
+            backends.dedup();
+            wanted.insert(key, (f, backends));
+        }
+
+        // Pass 2: keep ids that still apply.
+        for (_, backends) in wanted.values() {
+            for b in backends {
+                if let Some(&id) = prev_backend_ids.get(b) {
+                    backend_of.insert(*b, id);
+                }
+            }
+        }
+
+        // Pass 3: allocate new ids (lowest free) and build the services.
+        let mut next_backend = 1u32;
+        let mut next_rev_nat = 1u16;
+        let mut state = LbState::default();
+        for (key, (f, backends)) in wanted {
+            let rev_nat_id = match prev.services.get(&key) {
+                Some(s) => s.rev_nat_id,
+                None => {
+                    while used_rev_nat.contains(&next_rev_nat) && next_rev_nat < u16::MAX {
+                        next_rev_nat += 1;
+                    }
+                    if used_rev_nat.contains(&next_rev_nat) {
+                        notes.out_of_ids += 1;
+                        continue;
+                    }
+                    used_rev_nat.insert(next_rev_nat);
+                    next_rev_nat
+                }
+            };
+            let mut ids = Vec::with_capacity(backends.len());
+            for b in &backends {
+                let id = match backend_of.get(b) {
+                    Some(&id) => id,
+                    None => {
+                        while used_backend_ids.contains(&next_backend) && next_backend < u32::MAX {
+                            next_backend += 1;
+                        }
+                        used_backend_ids.insert(next_backend);
+                        backend_of.insert(*b, next_backend);
+                        next_backend
+                    }
+                };
+                state.backends.insert(id, *b);
+                ids.push(id);
+            }
+            let (algorithm, maglev) = match f.lb {
+                LbAlgorithm::Maglev => (ALG_MAGLEV, maglev_table(&backends, &ids)),
+                _ => (ALG_RANDOM, None),
+            };
+            state.services.insert(
+                key,
+                ServiceState {
+                    name: f.service.to_string(),
+                    rev_nat_id,
+                    flags: flags(f),
+                    algorithm,
+                    affinity_timeout: f.affinity_timeout_secs.unwrap_or(0),
+                    backend_ids: ids,
+                    maglev,
+                },
+            );
+        }
+        (state, notes)
+    }
+}
+
+/// The kernel's Maglev table for a service: slot → backend id, built by the
+/// shared `portico-maglev` crate over the backends' `ip:port` keys.
+pub fn maglev_table(backends: &[Lb4Backend], ids: &[u32]) -> Option<Vec<u32>> {
+    if backends.is_empty() {
+        return None;
+    }
+    let keys: Vec<String> = backends.iter().map(|b| b.addr().to_string()).collect();
+    let list: Vec<Backend<'_>> = keys.iter().map(|k| Backend::new(k, 1)).collect();
+    let table = Table::build(&list, TableSize::DEFAULT).ok()?;
+    Some(
+        table
+            .slots()
+            .iter()
+            .map(|&i| ids.get(i as usize).copied().unwrap_or(0))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use portico_ir::ObjectRef;
+
+    use super::*;
+
+    pub(crate) fn frontend(vip: &str, backends: &[&str]) -> ServiceFrontend {
+        let addr: SocketAddr = vip.parse().unwrap();
+        ServiceFrontend {
+            service: ObjectRef {
+                kind: "Service".into(),
+                namespace: "default".into(),
+                name: format!("svc-{}", addr.port()),
+            },
+            kind: FrontendKind::ClusterIp,
+            address: addr.ip(),
+            port: addr.port(),
+            protocol: L4Protocol::Tcp,
+            lb: LbAlgorithm::Random,
+            affinity_timeout_secs: None,
+            backends: backends.iter().map(|b| b.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn ids_are_stable_and_shared() {
+        let fs = vec![
+            frontend("10.96.0.1:80", &["10.0.0.1:8080", "10.0.0.2:8080"]),
+            frontend("10.96.0.2:80", &["10.0.0.2:8080"]),
+        ];
+        let (s1, notes) = LbState::plan(&LbState::default(), &fs);
+        assert_eq!(notes, PlanNotes::default());
+        assert_eq!(
+            s1.backends.len(),
+            2,
+            "10.0.0.2:8080 is one backend for both"
+        );
+        let (s2, _) = LbState::plan(&s1, &fs);
+        assert_eq!(s1, s2);
+
+        // Removing the first service keeps the second one's ids.
+        let (s3, _) = LbState::plan(&s1, &fs[1..]);
+        let k2 = Lb4Key::new("10.96.0.2:80".parse().unwrap(), PROTO_TCP, 0);
+        assert_eq!(s3.services[&k2], s1.services[&k2]);
+        assert_eq!(s3.backends.len(), 1);
+    }
+
+    #[test]
+    fn freed_ids_are_not_reused_in_the_same_step() {
+        let (s1, _) = LbState::plan(
+            &LbState::default(),
+            &[frontend(
+                "10.96.0.1:80",
+                &["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"],
+            )],
+        );
+        let (s2, _) = LbState::plan(
+            &s1,
+            &[frontend(
+                "10.96.0.1:80",
+                &["10.0.0.1:1", "10.0.0.3:1", "10.0.0.4:1"],
+            )],
+        );
+        let ids: Vec<u32> = s2.backends.keys().copied().collect();
+        assert_eq!(ids, vec![1, 3, 4], "10.0.0.4 does not take the freed id 2");
+        let (s3, _) = LbState::plan(
+            &s2,
+            &[frontend(
+                "10.96.0.1:80",
+                &["10.0.0.1:1", "10.0.0.3:1", "10.0.0.4:1", "10.0.0.5:1"],
+            )],
+        );
+        let ids: Vec<u32> = s3.backends.keys().copied().collect();
+        assert_eq!(ids, vec![1, 2, 3, 4], "a gap freed earlier is filled later");
+    }
+
+    #[test]
+    fn ipv6_and_duplicates_are_reported() {
+        let mut v6 = frontend("10.96.0.1:80", &[]);
+        v6.address = "fd00::1".parse().unwrap();
+        let dup = frontend("10.96.0.1:80", &["10.0.0.9:1"]);
+        let first = frontend("10.96.0.1:80", &["10.0.0.1:1"]);
+        let (s, notes) = LbState::plan(&LbState::default(), &[first, dup, v6]);
+        assert_eq!(notes.skipped_ipv6, 1);
+        assert_eq!(notes.duplicates, 1);
+        assert_eq!(s.services.len(), 1);
+        assert_eq!(
+            s.backends.values().next().unwrap().addr().to_string(),
+            "10.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn maglev_and_affinity_flags() {
+        let mut f = frontend("10.96.0.1:80", &["10.0.0.1:1", "10.0.0.2:1"]);
+        f.lb = LbAlgorithm::Maglev;
+        f.affinity_timeout_secs = Some(10800);
+        f.kind = FrontendKind::LoadBalancer;
+        let (s, _) = LbState::plan(&LbState::default(), &[f]);
+        let svc = s.services.values().next().unwrap();
+        assert_eq!(svc.algorithm, ALG_MAGLEV);
+        assert_eq!(svc.flags, FLAG_AFFINITY | FLAG_LOADBALANCER);
+        assert_eq!(svc.affinity_timeout, 10800);
+        let table = svc.maglev.as_ref().unwrap();
+        assert_eq!(table.len(), crate::maps::MAGLEV_SIZE);
+        assert!(table.iter().all(|id| svc.backend_ids.contains(id)));
+    }
+}
