@@ -1,1 +1,63 @@
-//! placeholder
+//! Echo backends that follow the upstream Gateway API conformance echo
+//! contract (`echo-basic`), for `portico echo`, the in-repo conformance
+//! runner, tests and benchmarks.
+//!
+//! Every mode takes an already-bound socket (so tests bind port 0), an
+//! [`EchoConfig`] and a [`CancellationToken`], and returns a
+//! [`ServerHandle`] with the local address once the server runs:
+//!
+//! | function | contract |
+//! | --- | --- |
+//! | [`serve_http`] | HTTP/1.1 and h2c (prior knowledge) on one port. JSON echo (`path` incl. query, `host`, `method`, `proto`, `headers` with canonical names, `namespace`, `ingress`, `service`, `pod`, `httpPort`) with `Content-Type: application/json`; `X-Echo-Set-Header: Name:val,…` sets response headers; `?delay=<Go duration>` waits first; `/status/NNN`; `/health` → `OK`; `/retry…?uuid=U&succeedAfter=N[&responseCode=C][&delayRetry=D]`; `/ws` WebSocket echo; `//` collapsed to `/` for routing |
+//! | [`serve_h2c`] | the h2c-only port: 400 `Expected h2c request` for HTTP/1.x without `Upgrade: h2c` |
+//! | [`serve_tcp`] | greeting `Gateway API Test TCP Server\n`, then `PING`→`PONG`, `IS_TLS`→`false`, `TEST`→ one JSON line |
+//! | [`serve_udp`] | each datagram answered with `{"request", "namespace", "ingress", "service", "pod"}` |
+//! | [`serve_grpc`] | `gateway_api_conformance.echo_basic.grpcecho.GrpcEcho` (`Echo`, `EchoTwo`; `EchoThree` UNIMPLEMENTED) over h2c |
+//!
+//! Each echoed request is recorded as an [`EchoRecord`] whose
+//! [`EchoRecord::line`] is `Echoing back request made to <RequestURI> to
+//! client (<remote>)`; [`EchoLog`] prints it to stdout and/or broadcasts it
+//! to subscribers (mirror tests read it).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), portico_echo::Error> {
+//! use portico_echo::{EchoConfig, EchoLog, Identity, serve_http};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+//! let log = EchoLog::silent();
+//! let mut records = log.subscribe();
+//! let config = EchoConfig::new(Identity::new("default", "infra-backend-v1")).with_log(log);
+//! let server = serve_http(listener, config, CancellationToken::new()).await?;
+//! println!("echo on {} as pod {}", server.local_addr(), server.identity().pod);
+//! # let _ = records.try_recv();
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Not implemented: TLS listeners (`HTTPS_PORT`/`TLS_PORT`, the `tls` block
+//! of the answers), a real `Upgrade: h2c` switch (declined, answered over
+//! HTTP/1.1), gRPC reflection.
+
+mod accept;
+mod config;
+mod duration;
+mod error;
+mod grpc;
+mod handle;
+mod http;
+mod identity;
+mod log;
+mod tcp;
+mod udp;
+
+pub use config::EchoConfig;
+pub use error::Error;
+pub use grpc::{GRPC_ECHO_SERVICE, proto, serve_grpc};
+pub use handle::ServerHandle;
+pub use http::{serve_h2c, serve_http};
+pub use identity::Identity;
+pub use log::{EchoLog, EchoRecord};
+pub use tcp::{TCP_GREETING, serve_tcp};
+pub use tokio_util::sync::CancellationToken;
+pub use udp::{serve_udp, udp_answer};

@@ -1,0 +1,22 @@
+//! The crate's one error type.
+
+use std::net::SocketAddr;
+
+/// Errors from starting an echo backend. Once a server runs, per-connection
+/// failures are logged with `tracing` and never stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The listener or socket handed in could not report its address.
+    #[error("echo listener has no local address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+    /// Reading or writing a socket failed (only reported by the helpers that
+    /// bind their own sockets, e.g. [`crate::bind_loopback`]).
+    #[error("echo socket error on {addr}: {source}")]
+    Io {
+        /// Address involved.
+        addr: SocketAddr,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
