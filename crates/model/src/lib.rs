@@ -28,6 +28,9 @@ pub use snapshot::*;
 /// Group of the Gateway API kinds.
 pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
+/// Group of Portico's own kinds.
+pub const PORTICO_GROUP: &str = "portico.dev";
+
 /// Storage-version types, the shape every served version is converted to.
 pub mod gateway {
     pub use crate::generated::v1::backendtlspolicies::*;
