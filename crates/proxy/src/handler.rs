@@ -1,0 +1,209 @@
+//! The per-request pipeline: route, filters, backend, endpoint, forward.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+
+use crate::action::Action;
+use crate::bind::ConnCtx;
+use crate::body::Body;
+use crate::filters::Filter;
+use crate::hygiene;
+use crate::local_reply::{is_grpc, reply};
+use crate::metrics::{GaugeGuard, Metrics};
+use crate::router::{RouteTable, host};
+use crate::upstream::{Backend, InflightGuard, SendError, Target};
+
+pub async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<Body> {
+    let metrics = &ctx.shared.metrics;
+    Metrics::incr(&metrics.requests_total);
+    let _active = GaugeGuard::new(&metrics.active_requests);
+    let resp = route(&ctx, req).await;
+    metrics.record_status(resp.status().as_u16());
+    resp
+}
+
+async fn route(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+    // In-flight requests keep the table they started with.
+    let table = ctx.shared.table.load_full();
+    let (parts, body) = req.into_parts();
+    let found = {
+        let host = host::request_host(&parts);
+        table.find(host.as_deref().unwrap_or(""), &parts)
+    };
+    let Some((listener, route)) = found else {
+        Metrics::incr(&ctx.shared.metrics.no_route_total);
+        tracing::debug!(peer = %ctx.peer, path = parts.uri.path(), "no route");
+        return reply(StatusCode::NOT_FOUND, is_grpc(&parts.headers));
+    };
+    tracing::trace!(listener = %listener.id, route = %route.source.route, rule = route.source.rule_index, "matched");
+    let action = &route.action;
+    let grpc = action.grpc || is_grpc(&parts.headers);
+    match action.request_timeout {
+        Some(limit) => {
+            match tokio::time::timeout(limit, forward(ctx, &table, action, parts, body)).await {
+                Ok(resp) => resp,
+                Err(_) => {
+                    Metrics::incr(&ctx.shared.metrics.upstream_timeouts_total);
+                    reply(StatusCode::GATEWAY_TIMEOUT, grpc)
+                }
+            }
+        }
+        None => forward(ctx, &table, action, parts, body).await,
+    }
+}
+
+/// Applies the request-side filters. `Some` is a response that ends the
+/// request (a redirect).
+fn request_filters(
+    filters: &[Filter],
+    parts: &mut Parts,
+    table: &RouteTable,
+) -> Option<Response<Body>> {
+    for f in filters {
+        match f {
+            Filter::RequestHeaders(m) => m.apply(&mut parts.headers),
+            Filter::Rewrite(r) => r.apply(parts),
+            Filter::Redirect(r) => {
+                let host = host::request_host(parts);
+                return Some(r.respond(
+                    parts,
+                    host.as_deref().unwrap_or(""),
+                    table.scheme,
+                    table.port,
+                ));
+            }
+            Filter::ResponseHeaders(_) => {}
+        }
+    }
+    None
+}
+
+fn response_filters(filters: &[Filter], resp: &mut http::response::Parts) {
+    for f in filters {
+        if let Filter::ResponseHeaders(m) = f {
+            m.apply(&mut resp.headers);
+        }
+    }
+}
+
+async fn forward(
+    ctx: &ConnCtx,
+    table: &RouteTable,
+    action: &Action,
+    mut parts: Parts,
+    body: Incoming,
+) -> Response<Body> {
+    let shared = &ctx.shared;
+    let grpc = action.grpc || is_grpc(&parts.headers);
+    ensure_host_header(&mut parts);
+    if let Some(resp) = request_filters(&action.filters, &mut parts, table) {
+        return finish(resp, action, None);
+    }
+    let Some(backend) = action.backends.pick() else {
+        Metrics::incr(&shared.metrics.invalid_backend_total);
+        return finish(reply(StatusCode::INTERNAL_SERVER_ERROR, grpc), action, None);
+    };
+    let cluster = match &backend.target {
+        Target::Cluster(c) => c,
+        Target::Invalid(reason) => {
+            Metrics::incr(&shared.metrics.invalid_backend_total);
+            tracing::debug!(%reason, "invalid backend");
+            return finish(
+                reply(StatusCode::INTERNAL_SERVER_ERROR, grpc),
+                action,
+                Some(backend),
+            );
+        }
+    };
+    if let Some(resp) = request_filters(&backend.filters, &mut parts, table) {
+        return finish(resp, action, Some(backend));
+    }
+    let Some(endpoint) = cluster.pick() else {
+        Metrics::incr(&shared.metrics.no_endpoint_total);
+        return finish(
+            reply(StatusCode::SERVICE_UNAVAILABLE, grpc),
+            action,
+            Some(backend),
+        );
+    };
+    let upgrade = hygiene::is_websocket_upgrade(&parts.headers);
+    hygiene::strip_hop_by_hop(&mut parts.headers, upgrade);
+    hygiene::add_forwarded(
+        &mut parts.headers,
+        &ctx.peer_ip,
+        table.scheme,
+        shared.config.trusted_hops,
+    );
+
+    let guard = InflightGuard::new(Arc::clone(&endpoint));
+    let req = Request::from_parts(parts, Body::incoming(body));
+    let send = shared.clients.send(cluster.protocol, &endpoint, req);
+    let result = match action.backend_timeout {
+        Some(limit) => match tokio::time::timeout(limit, send).await {
+            Ok(r) => r,
+            Err(_) => {
+                Metrics::incr(&shared.metrics.upstream_timeouts_total);
+                return finish(
+                    reply(StatusCode::GATEWAY_TIMEOUT, grpc),
+                    action,
+                    Some(backend),
+                );
+            }
+        },
+        None => send.await,
+    };
+    match result {
+        Ok(resp) => {
+            let (mut rp, rb) = resp.into_parts();
+            let switching = rp.status == StatusCode::SWITCHING_PROTOCOLS;
+            hygiene::strip_hop_by_hop(&mut rp.headers, switching);
+            finish(
+                Response::from_parts(rp, Body::Incoming(rb, Some(guard))),
+                action,
+                Some(backend),
+            )
+        }
+        Err(SendError::Connect(error)) => {
+            Metrics::incr(&shared.metrics.upstream_errors_total);
+            tracing::debug!(cluster = %cluster.id, endpoint = %endpoint.address, %error, "upstream connect failed");
+            finish(
+                reply(StatusCode::SERVICE_UNAVAILABLE, grpc),
+                action,
+                Some(backend),
+            )
+        }
+        Err(SendError::Broken(error)) => {
+            Metrics::incr(&shared.metrics.upstream_errors_total);
+            tracing::debug!(cluster = %cluster.id, endpoint = %endpoint.address, %error, "upstream exchange failed");
+            finish(reply(StatusCode::BAD_GATEWAY, grpc), action, Some(backend))
+        }
+    }
+}
+
+/// Response header modifiers: the rule's, then the backend's.
+fn finish(resp: Response<Body>, action: &Action, backend: Option<&Backend>) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    response_filters(&action.filters, &mut parts);
+    if let Some(b) = backend {
+        response_filters(&b.filters, &mut parts);
+    }
+    Response::from_parts(parts, body)
+}
+
+/// HTTP/2 requests carry the host in `:authority`; HTTP/1.1 upstreams need
+/// it as `Host`.
+fn ensure_host_header(parts: &mut Parts) {
+    if parts.headers.contains_key(header::HOST) {
+        return;
+    }
+    if let Some(v) = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
+}

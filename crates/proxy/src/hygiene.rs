@@ -1,0 +1,187 @@
+//! Request and response hygiene: hop-by-hop headers and X-Forwarded-*.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Whether the request asks for a WebSocket upgrade (HTTP/1.1).
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| tokens(v).any(|t| t.eq_ignore_ascii_case("upgrade")))
+}
+
+fn tokens(v: &HeaderValue) -> impl Iterator<Item = &str> {
+    v.to_str()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Removes hop-by-hop headers: Connection and the headers it names,
+/// Keep-Alive, Transfer-Encoding, TE (except `trailers`), Proxy-*, and
+/// Upgrade unless `keep_upgrade` (then `Connection: upgrade` is kept).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .flat_map(tokens)
+            .filter(|t| !t.eq_ignore_ascii_case("upgrade") || !keep_upgrade)
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+        headers.remove(header::CONNECTION);
+    }
+    headers.remove(&KEEP_ALIVE);
+    headers.remove(header::TRANSFER_ENCODING);
+    if let Some(te) = headers.get(header::TE) {
+        let trailers = tokens(te).any(|t| t.eq_ignore_ascii_case("trailers"));
+        if trailers {
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        } else {
+            headers.remove(header::TE);
+        }
+    }
+    if headers.keys().any(|k| k.as_str().starts_with("proxy-")) {
+        let proxy: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("proxy-"))
+            .cloned()
+            .collect();
+        for name in proxy {
+            headers.remove(name);
+        }
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// X-Forwarded-For gets the peer appended; X-Forwarded-Proto and
+/// X-Forwarded-Host are only believed from trusted hops, otherwise set.
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    peer_ip: &HeaderValue,
+    proto: &'static str,
+    trusted_hops: usize,
+) {
+    let xff = match headers.get(&X_FORWARDED_FOR) {
+        Some(existing) if !existing.is_empty() => {
+            let mut joined = Vec::with_capacity(existing.len() + 2 + peer_ip.len());
+            // Several XFF lines are one comma-separated list.
+            for (i, v) in headers.get_all(&X_FORWARDED_FOR).iter().enumerate() {
+                if i > 0 {
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(v.as_bytes());
+            }
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(peer_ip.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer_ip.clone())
+        }
+        _ => peer_ip.clone(),
+    };
+    headers.insert(X_FORWARDED_FOR.clone(), xff);
+    if trusted_hops == 0 || !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    }
+    if trusted_hops == 0 || !headers.contains_key(&X_FORWARDED_HOST) {
+        match headers.get(header::HOST).cloned() {
+            Some(host) => {
+                headers.insert(X_FORWARDED_HOST.clone(), host);
+            }
+            None => {
+                headers.remove(&X_FORWARDED_HOST);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_hop_by_hop() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("te", "gzip"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic x"),
+            ("proxy-connection", "keep-alive"),
+            ("x-keep", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-keep"]);
+    }
+
+    #[test]
+    fn te_trailers_and_websocket_upgrade_survive() {
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("te", "trailers, deflate"),
+        ]);
+        assert!(is_websocket_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["te"], "trailers");
+        assert!(!is_websocket_upgrade(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn forwarded_headers_untrusted() {
+        let ip = HeaderValue::from_static("10.1.2.3");
+        let mut h = map(&[
+            ("host", "example.com"),
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "2.2.2.2"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.example"),
+        ]);
+        add_forwarded(&mut h, &ip, "http", 0);
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.1.2.3");
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "example.com");
+    }
+
+    #[test]
+    fn forwarded_headers_trusted_and_fresh() {
+        let ip = HeaderValue::from_static("10.1.2.3");
+        let mut h = map(&[("host", "example.com"), ("x-forwarded-proto", "https")]);
+        add_forwarded(&mut h, &ip, "http", 1);
+        assert_eq!(h["x-forwarded-for"], "10.1.2.3");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "example.com");
+    }
+}

@@ -1,0 +1,159 @@
+//! The listener manager: turns each IR into the smallest set of socket
+//! changes. Kept binds only get a new routing table (atomic swap); new binds
+//! are bound; removed binds stop accepting and drain.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use portico_ir::{Bind, BindProtocol, Ir};
+use tokio::task::JoinHandle;
+
+use crate::bind::{self, BindHandle, BindShared};
+use crate::metrics::Metrics;
+use crate::router::RouteTable;
+use crate::upstream::{Clients, Upstreams};
+use crate::{Error, ListenerState, ProxyConfig};
+
+struct Bound {
+    protocol: BindProtocol,
+    handle: BindHandle,
+}
+
+pub(crate) struct Manager {
+    config: Arc<ProxyConfig>,
+    metrics: Arc<Metrics>,
+    clients: Clients,
+    upstreams: Upstreams,
+    /// Keyed by the IR address (which may say port 0).
+    binds: HashMap<SocketAddr, Bound>,
+    /// Drains of removed binds still running.
+    draining: Vec<JoinHandle<()>>,
+}
+
+impl Manager {
+    pub fn new(config: Arc<ProxyConfig>, metrics: Arc<Metrics>) -> Manager {
+        let clients = Clients::new(config.connect_timeout, config.upstream_idle_timeout);
+        Manager {
+            config,
+            metrics,
+            clients,
+            upstreams: Upstreams::default(),
+            binds: HashMap::new(),
+            draining: Vec::new(),
+        }
+    }
+
+    pub async fn apply(&mut self, ir: &Ir) -> Vec<ListenerState> {
+        self.upstreams.update(&ir.clusters);
+        self.draining.retain(|t| !t.is_finished());
+
+        // Remove binds that are gone or changed protocol first, so their
+        // addresses are free to bind again below.
+        let wanted: HashSet<(SocketAddr, BindProtocol)> = ir
+            .binds
+            .iter()
+            .filter(|b| b.protocol == BindProtocol::Http)
+            .map(|b| (b.address, b.protocol))
+            .collect();
+        let removed: Vec<SocketAddr> = self
+            .binds
+            .iter()
+            .filter(|(addr, b)| !wanted.contains(&(**addr, b.protocol)))
+            .map(|(addr, _)| *addr)
+            .collect();
+        for addr in removed {
+            if let Some(bound) = self.binds.remove(&addr) {
+                tracing::info!(address = %addr, "removing listener socket");
+                let drain = bound.handle.stop(self.config.drain_timeout).await;
+                self.draining.push(drain);
+            }
+        }
+
+        let mut states = Vec::new();
+        let mut seen = HashSet::new();
+        for b in &ir.binds {
+            if !seen.insert(b.address) {
+                report(
+                    &mut states,
+                    b,
+                    b.address,
+                    Some(format!("duplicate bind for {}", b.address)),
+                );
+                continue;
+            }
+            if b.protocol != BindProtocol::Http {
+                let error = Error::UnsupportedProtocol(b.protocol).to_string();
+                report(&mut states, b, b.address, Some(error));
+                continue;
+            }
+            match self.binds.get(&b.address) {
+                Some(bound) => {
+                    let local = bound.handle.local;
+                    let table = RouteTable::compile(b, local.port(), &self.upstreams);
+                    bound.handle.shared.table.store(Arc::new(table));
+                    report(&mut states, b, local, None);
+                }
+                None => match self.bind_new(b) {
+                    Ok(local) => report(&mut states, b, local, None),
+                    Err(error) => {
+                        tracing::warn!(address = %b.address, %error, "listener not serving");
+                        report(&mut states, b, b.address, Some(error.to_string()));
+                    }
+                },
+            }
+        }
+        states
+    }
+
+    fn bind_new(&mut self, b: &Bind) -> Result<SocketAddr, Error> {
+        let listener = bind::listen(b.address)?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| Error::Bind {
+                address: b.address,
+                source,
+            })?
+            .port();
+        let shared = Arc::new(BindShared {
+            table: ArcSwap::from_pointee(RouteTable::compile(b, port, &self.upstreams)),
+            clients: self.clients.clone(),
+            metrics: Arc::clone(&self.metrics),
+            config: Arc::clone(&self.config),
+        });
+        let handle = BindHandle::spawn(listener, shared)?;
+        let local = handle.local;
+        tracing::info!(address = %b.address, %local, gateway = %b.gateway, listeners = b.listeners.len(), "listening");
+        self.binds.insert(
+            b.address,
+            Bound {
+                protocol: b.protocol,
+                handle,
+            },
+        );
+        Ok(local)
+    }
+
+    /// Stops every bind and waits up to `grace` for connections to drain.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        let mut drains = std::mem::take(&mut self.draining);
+        for (_, bound) in self.binds.drain() {
+            drains.push(bound.handle.stop(grace).await);
+        }
+        for d in drains {
+            let _ = d.await;
+        }
+    }
+}
+
+fn report(states: &mut Vec<ListenerState>, b: &Bind, address: SocketAddr, error: Option<String>) {
+    for l in &b.listeners {
+        states.push(ListenerState {
+            listener_id: l.id.clone(),
+            address,
+            error: error.clone(),
+        });
+    }
+}

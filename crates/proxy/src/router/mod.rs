@@ -1,0 +1,115 @@
+//! The routing table of one bound socket, compiled from an [`ir::Bind`]:
+//! listener by Host (most specific first, listener isolation), then the most
+//! specific virtual host, then the first matching route in IR order.
+//!
+//! [`ir::Bind`]: portico_ir::Bind
+
+pub mod header;
+pub mod host;
+pub mod method;
+pub mod path;
+pub mod query;
+pub mod route;
+pub mod value;
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use portico_ir::{Bind, HostMatch, Listener};
+use regex::{Regex, RegexBuilder};
+
+pub use host::HostIndex;
+pub use route::Route;
+
+use crate::Error;
+use crate::upstream::Upstreams;
+
+/// Compiles `^(?:re)$` once, with a size limit so a hostile pattern cannot
+/// eat the process.
+pub(crate) fn anchored_regex(re: &str) -> Result<Regex, Error> {
+    RegexBuilder::new(&format!("^(?:{re})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|source| Error::Regex {
+            pattern: re.to_string(),
+            source: Box::new(source),
+        })
+}
+
+#[derive(Debug)]
+pub struct ListenerTable {
+    pub id: Arc<str>,
+    hostname: HostMatch,
+    vhosts: HostIndex<Vec<Route>>,
+    route_count: usize,
+}
+
+#[derive(Debug)]
+pub struct RouteTable {
+    /// Most specific hostname first, as the IR orders them.
+    listeners: Vec<ListenerTable>,
+    /// The port clients connected to (for redirects).
+    pub port: u16,
+    pub scheme: &'static str,
+}
+
+impl RouteTable {
+    pub fn compile(bind: &Bind, port: u16, upstreams: &Upstreams) -> RouteTable {
+        RouteTable {
+            listeners: bind
+                .listeners
+                .iter()
+                .map(|l| compile_listener(l, upstreams))
+                .collect(),
+            port,
+            scheme: "http",
+        }
+    }
+
+    /// An empty table (every request 404s).
+    pub fn empty(port: u16) -> RouteTable {
+        RouteTable {
+            listeners: Vec::new(),
+            port,
+            scheme: "http",
+        }
+    }
+
+    /// The route for a request to `host` (normalized; empty when absent).
+    pub fn find(&self, host: &str, parts: &Parts) -> Option<(&ListenerTable, &Route)> {
+        let listener = self.listeners.iter().find(|l| l.hostname.matches(host))?;
+        let routes = listener.vhosts.get(host)?;
+        let route = routes.iter().find(|r| r.matcher.matches(parts))?;
+        Some((listener, route))
+    }
+
+    pub fn route_count(&self) -> usize {
+        self.listeners.iter().map(|l| l.route_count).sum()
+    }
+}
+
+fn compile_listener(l: &Listener, upstreams: &Upstreams) -> ListenerTable {
+    let mut vhosts = HostIndex::default();
+    for vh in &l.http {
+        let mut routes = Vec::with_capacity(vh.routes.len());
+        for r in &vh.routes {
+            match Route::compile(r, upstreams) {
+                Ok(route) => routes.push(route),
+                Err(error) => tracing::warn!(
+                    listener = %l.id,
+                    route = %r.source.route,
+                    rule = r.source.rule_index,
+                    %error,
+                    "route match rejected; it never matches"
+                ),
+            }
+        }
+        vhosts.insert(&vh.hostname, routes);
+    }
+    ListenerTable {
+        id: l.id.as_str().into(),
+        hostname: l.hostname.clone(),
+        vhosts,
+        route_count: l.http.iter().map(|v| v.routes.len()).sum(),
+    }
+}

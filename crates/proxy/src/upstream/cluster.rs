@@ -1,0 +1,170 @@
+//! A cluster's live state: endpoints (swapped atomically on updates) and
+//! its load balancer (kept across updates).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use portico_ir::{AppProtocol, Cluster, ClusterId, Endpoint, LbAlgorithm};
+
+use super::endpoint::EndpointState;
+use crate::lb::Balancer;
+
+#[derive(Debug)]
+pub struct ClusterState {
+    pub id: ClusterId,
+    pub protocol: AppProtocol,
+    pub algorithm: LbAlgorithm,
+    balancer: Balancer,
+    endpoints: ArcSwap<Endpoints>,
+}
+
+/// One generation of a cluster's endpoints.
+#[derive(Debug, Default)]
+pub struct Endpoints {
+    /// As given by the IR, to detect changes.
+    spec: Vec<Endpoint>,
+    /// Every endpoint (terminating ones included: in-flight work drains).
+    all: Vec<Arc<EndpointState>>,
+    /// Those eligible for new requests.
+    usable: Vec<Arc<EndpointState>>,
+}
+
+impl ClusterState {
+    pub fn new(cluster: &Cluster) -> ClusterState {
+        let state = ClusterState {
+            id: cluster.id.clone(),
+            protocol: cluster.protocol,
+            algorithm: cluster.lb,
+            balancer: Balancer::new(cluster.lb),
+            endpoints: ArcSwap::from_pointee(Endpoints::default()),
+        };
+        state.set_endpoints(&cluster.endpoints);
+        state
+    }
+
+    /// Whether this state can be updated in place for `cluster` (same
+    /// protocol and algorithm); otherwise a fresh state replaces it.
+    pub fn compatible(&self, cluster: &Cluster) -> bool {
+        self.protocol == cluster.protocol && self.algorithm == cluster.lb
+    }
+
+    /// Swaps in new endpoints, keeping the state (pools, counters) of
+    /// addresses that stay. No-op when nothing changed.
+    pub fn set_endpoints(&self, spec: &[Endpoint]) {
+        let current = self.endpoints.load();
+        if current.spec == spec && !spec.is_empty() {
+            return;
+        }
+        let mut known: HashMap<SocketAddr, &Arc<EndpointState>> =
+            current.all.iter().map(|e| (e.address, e)).collect();
+        let mut all = Vec::with_capacity(spec.len());
+        let mut usable = Vec::with_capacity(spec.len());
+        for ep in spec {
+            let state = match known.remove(&ep.address) {
+                Some(existing) => Arc::clone(existing),
+                None => Arc::new(EndpointState::new(ep.address)),
+            };
+            if ep.is_usable() {
+                usable.push(Arc::clone(&state));
+            }
+            all.push(state);
+        }
+        self.endpoints.store(Arc::new(Endpoints {
+            spec: spec.to_vec(),
+            all,
+            usable,
+        }));
+    }
+
+    /// The endpoint for the next request, `None` when none is usable.
+    pub fn pick(&self) -> Option<Arc<EndpointState>> {
+        let eps = self.endpoints.load();
+        let i = self
+            .balancer
+            .pick(eps.usable.len(), |i| eps.usable[i].active())?;
+        eps.usable.get(i).cloned()
+    }
+
+    pub fn usable_count(&self) -> usize {
+        self.endpoints.load().usable.len()
+    }
+
+    /// The state kept for `address`, if it is in the cluster.
+    pub fn endpoint(&self, address: SocketAddr) -> Option<Arc<EndpointState>> {
+        self.endpoints
+            .load()
+            .all
+            .iter()
+            .find(|e| e.address == address)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_ir::ObjectRef;
+
+    fn ep(addr: &str, ready: bool, terminating: bool) -> Endpoint {
+        Endpoint {
+            address: addr.parse().unwrap(),
+            ready,
+            serving: ready,
+            terminating,
+            name: None,
+            zone: None,
+        }
+    }
+
+    fn cluster(endpoints: Vec<Endpoint>) -> Cluster {
+        Cluster {
+            id: ClusterId::new("ns", "svc", 80),
+            service: ObjectRef::default(),
+            port: 80,
+            protocol: AppProtocol::Http1,
+            lb: LbAlgorithm::RoundRobin,
+            endpoints,
+            tls: None,
+            proxy_protocol: None,
+        }
+    }
+
+    #[test]
+    fn only_usable_endpoints_are_picked() {
+        let c = ClusterState::new(&cluster(vec![
+            ep("10.0.0.1:80", true, false),
+            ep("10.0.0.2:80", false, false),
+            ep("10.0.0.3:80", true, true),
+        ]));
+        assert_eq!(c.usable_count(), 1);
+        for _ in 0..5 {
+            assert_eq!(c.pick().unwrap().address, "10.0.0.1:80".parse().unwrap());
+        }
+        c.set_endpoints(&[]);
+        assert!(c.pick().is_none());
+    }
+
+    #[test]
+    fn endpoint_state_survives_updates() {
+        let c = ClusterState::new(&cluster(vec![ep("10.0.0.1:80", true, false)]));
+        let before = c.endpoint("10.0.0.1:80".parse().unwrap()).unwrap();
+        c.set_endpoints(&[
+            ep("10.0.0.1:80", true, false),
+            ep("10.0.0.2:80", true, false),
+        ]);
+        let after = c.endpoint("10.0.0.1:80".parse().unwrap()).unwrap();
+        assert!(Arc::ptr_eq(&before, &after));
+        assert_eq!(c.usable_count(), 2);
+    }
+
+    #[test]
+    fn compatibility() {
+        let c = ClusterState::new(&cluster(vec![]));
+        let mut other = cluster(vec![]);
+        assert!(c.compatible(&other));
+        other.protocol = AppProtocol::H2c;
+        assert!(!c.compatible(&other));
+    }
+}

@@ -1,0 +1,75 @@
+//! One upstream address: its in-flight count and its HTTP/2 connection.
+//! Kept across IR updates while the address stays in the cluster.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::uri::Authority;
+
+use super::h2::H2Slot;
+
+#[derive(Debug)]
+pub struct EndpointState {
+    pub address: SocketAddr,
+    /// `address` as a URI authority, built once.
+    pub authority: Authority,
+    active: AtomicU64,
+    pub(crate) h2: H2Slot,
+}
+
+impl EndpointState {
+    pub fn new(address: SocketAddr) -> EndpointState {
+        // A SocketAddr always renders as a valid authority.
+        let authority = Authority::try_from(address.to_string().as_str())
+            .unwrap_or_else(|_| Authority::from_static("invalid.invalid"));
+        EndpointState {
+            address,
+            authority,
+            active: AtomicU64::new(0),
+            h2: H2Slot::default(),
+        }
+    }
+
+    /// Requests in flight to this endpoint (least-request balancing).
+    pub fn active(&self) -> u64 {
+        self.active.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts one in-flight request against an endpoint until dropped (the
+/// response body holds it, so streaming responses count until done).
+#[derive(Debug)]
+pub struct InflightGuard(Arc<EndpointState>);
+
+impl InflightGuard {
+    pub fn new(endpoint: Arc<EndpointState>) -> InflightGuard {
+        endpoint.active.fetch_add(1, Ordering::Relaxed);
+        InflightGuard(endpoint)
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_counts_in_flight() {
+        let ep = Arc::new(EndpointState::new("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(ep.authority.as_str(), "127.0.0.1:8080");
+        let g1 = InflightGuard::new(ep.clone());
+        let g2 = InflightGuard::new(ep.clone());
+        assert_eq!(ep.active(), 2);
+        drop(g1);
+        drop(g2);
+        assert_eq!(ep.active(), 0);
+        let v6 = EndpointState::new("[::1]:80".parse().unwrap());
+        assert_eq!(v6.authority.as_str(), "[::1]:80");
+    }
+}
