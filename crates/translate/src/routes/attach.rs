@@ -1,0 +1,283 @@
+//! The attachment engine shared by the five route kinds: parent statuses,
+//! attachedRoutes counts, clusters, and each listener's route tables.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use portico_ir::{Cluster, ClusterId, HostMatch, HttpRoute, VirtualHost};
+use portico_model::Snapshot;
+
+use super::backends::{backend_ref, build_cluster};
+use super::compiled::Compiled;
+use super::index::Index;
+use super::parent_ref::{self, ParentResult, Parents};
+use super::precedence::RuleKey;
+use super::view::{AgeKey, ParentTarget, RouteKind, RouteMeta, parent_refs};
+use super::{ListenerRoutes, grpc, hostnames, http, l4, tls};
+use crate::context::GatewayCtx;
+use crate::status::{Condition, ObjectStatus, RouteParentStatus, RouteStatus};
+use crate::{Options, Statuses};
+
+/// Per (gateway, listener): the routes attached, each as (entry index, effective hostnames).
+type AttachedByListener = HashMap<(usize, usize), Vec<(usize, Vec<HostMatch>)>>;
+
+struct Entry<'s> {
+    meta: RouteMeta,
+    age: AgeKey,
+    compiled: Compiled<'s>,
+}
+
+pub fn attach_all(
+    snapshot: &Snapshot,
+    options: &Options,
+    gateways: &mut [GatewayCtx],
+    clusters: &mut BTreeMap<ClusterId, Cluster>,
+    statuses: &mut Statuses,
+) {
+    let index = Index::new(snapshot, options);
+    let entries = compile_all(snapshot, &index);
+    let parents = Parents::new(gateways);
+    // attached[(gateway, listener)] = (entry index, effective hostnames)
+    let mut attached: AttachedByListener = HashMap::new();
+
+    for (ei, entry) in entries.iter().enumerate() {
+        let meta = &entry.meta;
+        let compiled = &entry.compiled;
+        let mut parent_statuses = Vec::new();
+        let mut seen: HashSet<(usize, usize)> = HashSet::new();
+        for parent in &meta.parent_refs {
+            let target = ParentTarget::new(parent, &meta.namespace);
+            let result = parent_ref::evaluate(meta, &target, gateways, &parents, &index);
+            let accepted = match result {
+                ParentResult::NotOurs => continue,
+                ParentResult::Rejected { reason, message } => {
+                    Condition::new("Accepted", false, reason, message, meta.generation)
+                }
+                ParentResult::Attached(_) if compiled.all_rules_invalid() => Condition::new(
+                    "Accepted",
+                    false,
+                    "UnsupportedValue",
+                    format!("no valid rule: {}", rule_messages(compiled)),
+                    meta.generation,
+                ),
+                ParentResult::Attached(list) => {
+                    for a in list {
+                        if seen.insert((a.gateway, a.listener)) {
+                            gateways[a.gateway].listeners[a.listener].attached_routes += 1;
+                            attached
+                                .entry((a.gateway, a.listener))
+                                .or_default()
+                                .push((ei, a.hostnames));
+                        }
+                    }
+                    Condition::new(
+                        "Accepted",
+                        true,
+                        "Accepted",
+                        "Route is accepted",
+                        meta.generation,
+                    )
+                }
+            };
+            let mut conditions = vec![accepted.clone(), resolved_refs(compiled, meta.generation)];
+            if accepted.is_true() && !compiled.invalid_rules.is_empty() {
+                conditions.push(Condition::new(
+                    "PartiallyInvalid",
+                    true,
+                    "UnsupportedValue",
+                    format!(
+                        "invalid rules answer with an error: {}",
+                        rule_messages(compiled)
+                    ),
+                    meta.generation,
+                ));
+            }
+            parent_statuses.push(RouteParentStatus {
+                parent_ref: parent.clone(),
+                controller_name: options.controller_name.clone(),
+                conditions,
+            });
+        }
+        if !seen.is_empty() {
+            for need in &compiled.needs {
+                match clusters.get_mut(&need.id) {
+                    None => {
+                        clusters.insert(need.id.clone(), build_cluster(&index, need));
+                    }
+                    Some(existing) if need.grpc => {
+                        // A GRPCRoute needs HTTP/2 where the Service port does not say otherwise.
+                        let c = build_cluster(&index, need);
+                        existing.protocol = c.protocol;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if !parent_statuses.is_empty() {
+            statuses.insert(
+                meta.kind.as_str(),
+                &meta.namespace,
+                &meta.name,
+                ObjectStatus::Route(RouteStatus {
+                    parents: parent_statuses,
+                }),
+            );
+        }
+    }
+
+    for ((gi, li), list) in attached {
+        let listener = &mut gateways[gi].listeners[li];
+        listener.routes = listener_routes(&entries, &list);
+    }
+}
+
+fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> {
+    let mut entries = Vec::new();
+    let mut push = |meta: RouteMeta, compiled: Compiled<'s>| {
+        entries.push(Entry {
+            age: meta.age_key(),
+            meta,
+            compiled,
+        });
+    };
+    for r in &snapshot.http_routes {
+        let meta = RouteMeta::new(
+            RouteKind::Http,
+            &r.metadata,
+            r.spec.hostnames.clone().unwrap_or_default(),
+            parent_refs!(r.spec.parent_refs),
+        );
+        let compiled = http::compile(index, &meta, r);
+        push(meta, compiled);
+    }
+    for r in &snapshot.grpc_routes {
+        let meta = RouteMeta::new(
+            RouteKind::Grpc,
+            &r.metadata,
+            r.spec.hostnames.clone().unwrap_or_default(),
+            parent_refs!(r.spec.parent_refs),
+        );
+        let compiled = grpc::compile(index, &meta, r);
+        push(meta, compiled);
+    }
+    for r in &snapshot.tls_routes {
+        let meta = RouteMeta::new(
+            RouteKind::Tls,
+            &r.metadata,
+            r.spec.hostnames.clone(),
+            parent_refs!(r.spec.parent_refs),
+        );
+        let refs = r.spec.rules.iter().flat_map(|rule| {
+            rule.backend_refs
+                .iter()
+                .map(|b| (backend_ref!(b), b.weight))
+        });
+        let compiled = l4::compile(index, &meta, r.spec.rules.len(), refs);
+        push(meta, compiled);
+    }
+    for r in &snapshot.tcp_routes {
+        let meta = RouteMeta::new(
+            RouteKind::Tcp,
+            &r.metadata,
+            Vec::new(),
+            parent_refs!(r.spec.parent_refs),
+        );
+        let refs = r.spec.rules.iter().flat_map(|rule| {
+            rule.backend_refs
+                .iter()
+                .map(|b| (backend_ref!(b), b.weight))
+        });
+        let compiled = l4::compile(index, &meta, r.spec.rules.len(), refs);
+        push(meta, compiled);
+    }
+    for r in &snapshot.udp_routes {
+        let meta = RouteMeta::new(
+            RouteKind::Udp,
+            &r.metadata,
+            Vec::new(),
+            parent_refs!(r.spec.parent_refs),
+        );
+        let refs = r.spec.rules.iter().flat_map(|rule| {
+            rule.backend_refs
+                .iter()
+                .map(|b| (backend_ref!(b), b.weight))
+        });
+        let compiled = l4::compile(index, &meta, r.spec.rules.len(), refs);
+        push(meta, compiled);
+    }
+    entries
+}
+
+fn resolved_refs(compiled: &Compiled<'_>, generation: i64) -> Condition {
+    match &compiled.refs_problem {
+        Some(p) => Condition::new(
+            "ResolvedRefs",
+            false,
+            p.reason,
+            p.message.clone(),
+            generation,
+        ),
+        None => Condition::new(
+            "ResolvedRefs",
+            true,
+            "ResolvedRefs",
+            "All references resolved",
+            generation,
+        ),
+    }
+}
+
+fn rule_messages(compiled: &Compiled<'_>) -> String {
+    compiled
+        .invalid_rules
+        .iter()
+        .map(|(i, m)| format!("rule {i}: {m}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Builds one listener's tables from the routes attached to it.
+fn listener_routes(entries: &[Entry<'_>], attached: &[(usize, Vec<HostMatch>)]) -> ListenerRoutes {
+    let mut vhosts: HashMap<&HostMatch, Vec<(&RuleKey, &HttpRoute)>> = HashMap::new();
+    let mut sni = Vec::new();
+    let mut l4_candidates = Vec::new();
+    for (ei, hosts) in attached {
+        let entry = &entries[*ei];
+        match entry.meta.kind {
+            RouteKind::Http | RouteKind::Grpc => {
+                for host in hosts {
+                    vhosts
+                        .entry(host)
+                        .or_default()
+                        .extend(entry.compiled.http.iter().map(|(k, r)| (k, r)));
+                }
+            }
+            RouteKind::Tls => sni.push((
+                &entry.age,
+                &entry.meta,
+                hosts.as_slice(),
+                entry.compiled.backends.as_slice(),
+            )),
+            RouteKind::Tcp | RouteKind::Udp => {
+                l4_candidates.push((&entry.age, &entry.meta, entry.compiled.backends.as_slice()));
+            }
+        }
+    }
+    let mut hosts: Vec<HostMatch> = vhosts.keys().map(|h| (*h).clone()).collect();
+    hostnames::sort_most_specific_first(&mut hosts);
+    let http = hosts
+        .into_iter()
+        .map(|host| {
+            let mut rules = vhosts.remove(&host).unwrap_or_default();
+            rules.sort_by(|a, b| a.0.cmp(b.0));
+            VirtualHost {
+                routes: rules.into_iter().map(|(_, r)| r.clone()).collect(),
+                hostname: host,
+            }
+        })
+        .collect();
+    ListenerRoutes {
+        http,
+        tls: tls::sni_routes(sni.into_iter()),
+        l4: l4::oldest(l4_candidates.into_iter()),
+    }
+}

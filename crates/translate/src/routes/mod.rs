@@ -1,0 +1,47 @@
+//! Route side of translation: HTTPRoute, GRPCRoute, TLSRoute, TCPRoute and
+//! UDPRoute attached to the listeners the gateway side validated.
+//!
+//! - [`attach_all`]: parent statuses (Accepted / ResolvedRefs /
+//!   PartiallyInvalid), `attachedRoutes` counts, clusters for every resolved
+//!   backend, and each listener's tables: virtual hosts with rules in
+//!   precedence order ([`precedence`]), SNI routes, the serving L4 route.
+//! - [`service_frontends`]: Service frontends for the eBPF load balancer.
+//!
+//! Pure and deterministic; no input makes it panic. Invalid input becomes a
+//! condition with the upstream reason and, in the data plane, an explicit
+//! error target, while valid siblings keep serving.
+
+mod attach;
+pub mod backends;
+mod compiled;
+pub mod duration;
+pub mod endpoints;
+mod filters;
+mod grpc;
+pub mod hostnames;
+mod http;
+mod index;
+mod l4;
+mod matches;
+mod parent_ref;
+pub mod precedence;
+mod problem;
+mod services;
+mod tls;
+pub mod view;
+
+use portico_ir::{L4Route, SniRoute, VirtualHost};
+
+pub use attach::attach_all;
+pub use services::service_frontends;
+
+/// Routes attached to one listener, in the shape the IR needs.
+#[derive(Clone, Debug, Default)]
+pub struct ListenerRoutes {
+    /// Virtual hosts, most specific hostname first; rules in precedence order.
+    pub http: Vec<VirtualHost>,
+    /// SNI routes, most specific hostname first.
+    pub tls: Vec<SniRoute>,
+    /// The oldest TCPRoute/UDPRoute attached: the one that serves.
+    pub l4: Option<L4Route>,
+}

@@ -1,0 +1,206 @@
+//! Which listeners a parentRef selects, and whether they accept the route.
+//!
+//! A Gateway parentRef selects the Gateway's own listeners (never those of its
+//! ListenerSets); a ListenerSet parentRef selects that ListenerSet's
+//! listeners. `sectionName` and `port` narrow the selection (both must match
+//! when both are set). Then, in order: `NoMatchingParent` when nothing is
+//! selected, `NotAllowedByListeners` when no selected listener allows the
+//! route's kind and namespace, `NoMatchingListenerHostname` when no allowed
+//! listener shares a hostname with the route.
+
+use std::collections::HashMap;
+
+use portico_ir::HostMatch;
+use portico_model::GATEWAY_GROUP;
+
+use super::hostnames;
+use super::index::Index;
+use super::view::{ParentTarget, RouteMeta};
+use crate::context::GatewayCtx;
+
+/// One listener a route attached to, with the effective hostnames.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attachment {
+    pub gateway: usize,
+    pub listener: usize,
+    pub hostnames: Vec<HostMatch>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParentResult {
+    /// The parent is not a Gateway/ListenerSet of ours: no status entry.
+    NotOurs,
+    /// Ours, but the route does not attach (`Accepted=False` with this reason).
+    Rejected {
+        reason: &'static str,
+        message: String,
+    },
+    Attached(Vec<Attachment>),
+}
+
+/// Gateways and ListenerSets of the translation, by name.
+pub struct Parents {
+    gateways: HashMap<(String, String), usize>,
+    listener_sets: HashMap<(String, String), (usize, Vec<usize>)>,
+}
+
+impl Parents {
+    pub fn new(gateways: &[GatewayCtx]) -> Parents {
+        let mut by_gateway = HashMap::new();
+        let mut listener_sets: HashMap<(String, String), (usize, Vec<usize>)> = HashMap::new();
+        for (gi, gw) in gateways.iter().enumerate() {
+            by_gateway.insert((gw.namespace.clone(), gw.name.clone()), gi);
+            for (li, l) in gw.listeners.iter().enumerate() {
+                if l.owner.kind == "ListenerSet" {
+                    listener_sets
+                        .entry((l.owner.namespace.clone(), l.owner.name.clone()))
+                        .or_insert_with(|| (gi, Vec::new()))
+                        .1
+                        .push(li);
+                }
+            }
+        }
+        Parents {
+            gateways: by_gateway,
+            listener_sets,
+        }
+    }
+}
+
+pub fn evaluate(
+    route: &RouteMeta,
+    target: &ParentTarget<'_>,
+    gateways: &[GatewayCtx],
+    parents: &Parents,
+    index: &Index<'_>,
+) -> ParentResult {
+    if target.group != GATEWAY_GROUP {
+        return ParentResult::NotOurs;
+    }
+    let key = (target.namespace.to_string(), target.name.to_string());
+    let (gi, selected): (usize, Vec<usize>) = match target.kind {
+        "Gateway" => match parents.gateways.get(&key) {
+            Some(&gi) => {
+                let own = gateways[gi]
+                    .listeners
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.owner.kind != "ListenerSet")
+                    .map(|(i, _)| i)
+                    .collect();
+                (gi, own)
+            }
+            None if index.is_our_gateway(target.namespace, target.name) => {
+                return rejected(
+                    "NoMatchingParent",
+                    format!(
+                        "Gateway {}/{} is not accepted",
+                        target.namespace, target.name
+                    ),
+                );
+            }
+            None => return ParentResult::NotOurs,
+        },
+        "ListenerSet" => match parents.listener_sets.get(&key) {
+            Some((gi, ls)) => (*gi, ls.clone()),
+            None if index.is_our_listener_set(target.namespace, target.name) => {
+                return rejected(
+                    "NoMatchingParent",
+                    format!(
+                        "ListenerSet {}/{} is not accepted by its Gateway",
+                        target.namespace, target.name
+                    ),
+                );
+            }
+            None => return ParentResult::NotOurs,
+        },
+        _ => return ParentResult::NotOurs,
+    };
+    let gw = &gateways[gi];
+    let selected: Vec<usize> = selected
+        .into_iter()
+        .filter(|&li| {
+            let l = &gw.listeners[li];
+            target.section_name.is_none_or(|s| s == l.name)
+                && target.port.is_none_or(|p| p == i32::from(l.port))
+        })
+        .collect();
+    if selected.is_empty() {
+        return rejected("NoMatchingParent", no_listener_message(target));
+    }
+    let usable: Vec<usize> = selected
+        .into_iter()
+        .filter(|&li| gw.listeners[li].attachable)
+        .collect();
+    if usable.is_empty() {
+        return rejected(
+            "NoMatchingParent",
+            format!(
+                "{}: the selected listeners are not accepted",
+                describe(target)
+            ),
+        );
+    }
+    let group = GATEWAY_GROUP;
+    let kind = route.kind.as_str();
+    let allowed: Vec<usize> = usable
+        .into_iter()
+        .filter(|&li| {
+            let l = &gw.listeners[li];
+            l.allows_kind(group, kind) && l.allowed_namespaces.allows(&route.namespace)
+        })
+        .collect();
+    if allowed.is_empty() {
+        return rejected(
+            "NotAllowedByListeners",
+            format!(
+                "{}: no listener allows {kind} from namespace {}",
+                describe(target),
+                route.namespace
+            ),
+        );
+    }
+    let attached: Vec<Attachment> = allowed
+        .into_iter()
+        .filter_map(|li| {
+            let l = &gw.listeners[li];
+            let hosts = if route.kind.has_hostnames() {
+                hostnames::effective(&l.host_match, &route.hostnames)
+            } else {
+                vec![l.host_match.clone()]
+            };
+            (!hosts.is_empty()).then_some(Attachment {
+                gateway: gi,
+                listener: li,
+                hostnames: hosts,
+            })
+        })
+        .collect();
+    if attached.is_empty() {
+        return rejected(
+            "NoMatchingListenerHostname",
+            format!(
+                "{}: no listener hostname intersects the route's hostnames",
+                describe(target)
+            ),
+        );
+    }
+    ParentResult::Attached(attached)
+}
+
+fn rejected(reason: &'static str, message: String) -> ParentResult {
+    ParentResult::Rejected { reason, message }
+}
+
+fn describe(t: &ParentTarget<'_>) -> String {
+    format!("{} {}/{}", t.kind, t.namespace, t.name)
+}
+
+fn no_listener_message(t: &ParentTarget<'_>) -> String {
+    match (t.section_name, t.port) {
+        (Some(s), Some(p)) => format!("{}: no listener named {s:?} on port {p}", describe(t)),
+        (Some(s), None) => format!("{}: no listener named {s:?}", describe(t)),
+        (None, Some(p)) => format!("{}: no listener on port {p}", describe(t)),
+        (None, None) => format!("{}: no listeners", describe(t)),
+    }
+}

@@ -1,0 +1,238 @@
+//! Service frontends for the eBPF service load balancer (kube-proxy
+//! replacement): ClusterIPs, NodePorts, LoadBalancer ingress IPs and
+//! externalIPs, each with the ready endpoints of its port.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use portico_ir::{FrontendKind, L4Protocol, ObjectRef, ServiceFrontend};
+use portico_model::Snapshot;
+use portico_model::core::Service;
+
+use super::backends::lb_algorithm;
+use super::endpoints::{self, PortKey};
+use super::index::Index;
+use crate::Options;
+
+/// Default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours).
+const DEFAULT_AFFINITY_SECS: u32 = 10_800;
+
+/// Every frontend of every Service, sorted by Service, kind, address, port.
+pub fn service_frontends(snapshot: &Snapshot) -> Vec<ServiceFrontend> {
+    let index = Index::new(snapshot, &Options::default());
+    let mut out = Vec::new();
+    for service in &snapshot.services {
+        frontends_of(&index, service, &mut out);
+    }
+    out.sort_by(|a, b| {
+        (&a.service, kind_rank(a.kind), a.address, a.port, a.protocol).cmp(&(
+            &b.service,
+            kind_rank(b.kind),
+            b.address,
+            b.port,
+            b.protocol,
+        ))
+    });
+    out
+}
+
+fn kind_rank(kind: FrontendKind) -> u8 {
+    match kind {
+        FrontendKind::ClusterIp => 0,
+        FrontendKind::NodePort => 1,
+        FrontendKind::LoadBalancer => 2,
+        FrontendKind::ExternalIp => 3,
+    }
+}
+
+fn frontends_of(index: &Index<'_>, service: &Service, out: &mut Vec<ServiceFrontend>) {
+    let Some(spec) = service.spec.as_ref() else {
+        return;
+    };
+    let type_ = spec.type_.as_deref().unwrap_or("ClusterIP");
+    if type_ == "ExternalName" {
+        return;
+    }
+    let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
+    let Some(name) = service.metadata.name.as_deref() else {
+        return;
+    };
+    let object = ObjectRef {
+        kind: "Service".to_string(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    };
+    let lb = lb_algorithm(service);
+    let affinity_timeout_secs = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
+        spec.session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds)
+            .and_then(|t| u32::try_from(t).ok())
+            .unwrap_or(DEFAULT_AFFINITY_SECS)
+    });
+
+    let mut cluster_ips: Vec<IpAddr> = spec
+        .cluster_ips
+        .iter()
+        .flatten()
+        .chain(spec.cluster_ip.iter())
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    cluster_ips.sort();
+    cluster_ips.dedup();
+    let lb_ips: Vec<IpAddr> = service
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect();
+    let external_ips: Vec<IpAddr> = spec
+        .external_ips
+        .iter()
+        .flatten()
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    let families: Vec<IpAddr> = {
+        let mut f: Vec<IpAddr> = spec
+            .ip_families
+            .iter()
+            .flatten()
+            .filter_map(|f| match f.as_str() {
+                "IPv4" => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                "IPv6" => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+                _ => None,
+            })
+            .collect();
+        if f.is_empty() {
+            f.push(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        }
+        f
+    };
+    let node_ports = matches!(type_, "NodePort" | "LoadBalancer");
+
+    for port in spec.ports.iter().flatten() {
+        let Ok(port_number) = u16::try_from(port.port) else {
+            continue;
+        };
+        let protocol_name = port.protocol.as_deref().unwrap_or("TCP");
+        let protocol = match protocol_name {
+            "UDP" => L4Protocol::Udp,
+            "SCTP" => L4Protocol::Sctp,
+            _ => L4Protocol::Tcp,
+        };
+        let ready: Vec<SocketAddr> = endpoints::endpoints(
+            index.slices(namespace, name),
+            PortKey {
+                name: port.name.as_deref().unwrap_or(""),
+                protocol: protocol_name,
+            },
+        )
+        .into_iter()
+        .filter(|e| e.is_usable())
+        .map(|e| e.address)
+        .collect();
+        let mut push = |kind: FrontendKind, address: IpAddr, port: u16| {
+            out.push(ServiceFrontend {
+                service: object.clone(),
+                kind,
+                address,
+                port,
+                protocol,
+                lb,
+                affinity_timeout_secs,
+                // The kernel cannot translate between families.
+                backends: ready
+                    .iter()
+                    .filter(|b| b.is_ipv4() == address.is_ipv4())
+                    .copied()
+                    .collect(),
+            });
+        };
+        for ip in &cluster_ips {
+            push(FrontendKind::ClusterIp, *ip, port_number);
+        }
+        if node_ports
+            && let Some(np) = port
+                .node_port
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n != 0)
+        {
+            for any in &families {
+                push(FrontendKind::NodePort, *any, np);
+            }
+        }
+        for ip in &lb_ips {
+            push(FrontendKind::LoadBalancer, *ip, port_number);
+        }
+        for ip in &external_ips {
+            push(FrontendKind::ExternalIp, *ip, port_number);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(objects: serde_json::Value) -> Snapshot {
+        let mut snap = Snapshot::default();
+        for o in objects.as_array().unwrap() {
+            if o["kind"] == "Service" {
+                snap.services
+                    .push(serde_json::from_value(o.clone()).unwrap());
+            } else {
+                snap.endpoint_slices
+                    .push(serde_json::from_value(o.clone()).unwrap());
+            }
+        }
+        snap
+    }
+
+    #[test]
+    fn every_frontend_kind_with_ready_backends() {
+        let snap = snapshot(serde_json::json!([
+            {"kind": "Service", "metadata": {"name": "web", "namespace": "ns",
+                "annotations": {"service.cilium.io/lb-l7-algorithm": "maglev"}},
+             "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
+                      "externalIPs": ["192.0.2.7"], "sessionAffinity": "ClientIP",
+                      "ports": [{"name": "http", "port": 80, "nodePort": 30080}]},
+             "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.5"}, {"hostname": "lb.example"}]}}},
+            {"kind": "EndpointSlice", "addressType": "IPv4",
+             "metadata": {"name": "web-1", "namespace": "ns", "labels": {"kubernetes.io/service-name": "web"}},
+             "ports": [{"name": "http", "port": 8080}],
+             "endpoints": [{"addresses": ["10.0.0.1"]},
+                           {"addresses": ["10.0.0.2"], "conditions": {"ready": false}},
+                           {"addresses": ["10.0.0.3"], "conditions": {"ready": true, "terminating": true}}]},
+            {"kind": "Service", "metadata": {"name": "headless", "namespace": "ns"},
+             "spec": {"clusterIP": "None", "ports": [{"port": 80}]}},
+            {"kind": "Service", "metadata": {"name": "ext", "namespace": "ns"},
+             "spec": {"type": "ExternalName", "externalName": "example.com"}}
+        ]));
+        let fe = service_frontends(&snap);
+        let kinds: Vec<(FrontendKind, String)> = fe
+            .iter()
+            .map(|f| (f.kind, format!("{}:{}", f.address, f.port)))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (FrontendKind::ClusterIp, "10.96.0.10:80".to_string()),
+                (FrontendKind::NodePort, "0.0.0.0:30080".to_string()),
+                (FrontendKind::LoadBalancer, "203.0.113.5:80".to_string()),
+                (FrontendKind::ExternalIp, "192.0.2.7:80".to_string()),
+            ]
+        );
+        for f in &fe {
+            assert_eq!(
+                f.backends,
+                vec!["10.0.0.1:8080".parse::<SocketAddr>().unwrap()]
+            );
+            assert_eq!(f.affinity_timeout_secs, Some(DEFAULT_AFFINITY_SECS));
+            assert_eq!(f.lb, portico_ir::LbAlgorithm::Maglev);
+            assert_eq!(f.protocol, L4Protocol::Tcp);
+        }
+    }
+}
