@@ -11,6 +11,11 @@
 //! 3. [`routes`]: every route kind attached to those listeners; backendRefs
 //!    resolved to clusters; rules ordered by precedence.
 //! 4. [`gateways::finish`]: listener statuses (attachedRoutes) and IR binds.
+//!
+//! After the proxy applied the IR, the binary calls
+//! [`apply_data_plane_report`] with the listeners the data plane could not
+//! serve (bind failed, certificate rejected), so their statuses stop claiming
+//! `Programmed=True`: status must never lie.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +33,7 @@ use ipnet::IpNet;
 use portico_ir::Ir;
 use portico_model::Snapshot;
 
+pub use gateways::{ListenerFailure, apply_data_plane_report};
 pub use status::*;
 
 /// Controller name Portico answers to.

@@ -1,0 +1,168 @@
+//! The last step: attachedRoutes into the listener statuses, and the IR
+//! binds (one per Gateway address, port and protocol) holding the programmed
+//! listeners, most specific hostname first. Also the feedback path from the
+//! data plane: listeners it could not serve stop claiming `Programmed`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use portico_ir::{Bind, BindProtocol, Listener, ObjectRef};
+
+use crate::context::{GatewayCtx, ListenerCtx};
+use crate::{Condition, ListenerStatus, ObjectStatus, Statuses};
+
+/// The IR id of a listener: its owner's status key and its name,
+/// `Gateway/ns/name/listener` or `ListenerSet/ns/name/listener`.
+pub fn listener_id(owner: &ObjectRef, name: &str) -> String {
+    format!("{owner}/{name}")
+}
+
+fn listener_status_mut<'a>(
+    statuses: &'a mut Statuses,
+    owner_key: &str,
+    name: &str,
+) -> Option<&'a mut ListenerStatus> {
+    let listeners = match statuses.objects.get_mut(owner_key)? {
+        ObjectStatus::Gateway(s) => &mut s.listeners,
+        ObjectStatus::ListenerSet(s) => &mut s.listeners,
+        _ => return None,
+    };
+    listeners.iter_mut().find(|l| l.name == name)
+}
+
+/// Writes attachedRoutes and returns the binds, sorted by address, port and protocol.
+pub fn finish(gateways: Vec<GatewayCtx>, statuses: &mut Statuses) -> Vec<Bind> {
+    let mut binds: BTreeMap<(IpAddr, u16, BindProtocol), Bind> = BTreeMap::new();
+    for gw in gateways {
+        let gateway = ObjectRef {
+            kind: "Gateway".to_string(),
+            namespace: gw.namespace.clone(),
+            name: gw.name.clone(),
+        };
+        for l in gw.listeners {
+            if let Some(status) = listener_status_mut(statuses, &l.owner.to_string(), &l.name) {
+                status.attached_routes = l.attached_routes;
+            }
+            let Some(protocol) = l.bind_protocol.filter(|_| l.programmed && l.port != 0) else {
+                continue;
+            };
+            for address in &gw.addresses {
+                let bind = binds
+                    .entry((*address, l.port, protocol))
+                    .or_insert_with(|| Bind {
+                        gateway: gateway.clone(),
+                        address: SocketAddr::new(*address, l.port),
+                        protocol,
+                        proxy_protocol: false,
+                        listeners: Vec::new(),
+                    });
+                bind.listeners.push(ir_listener(&l, protocol));
+            }
+        }
+    }
+    binds
+        .into_values()
+        .map(|mut bind| {
+            bind.listeners.sort_by(|a, b| {
+                b.hostname
+                    .specificity()
+                    .cmp(&a.hostname.specificity())
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            bind
+        })
+        .collect()
+}
+
+fn ir_listener(l: &ListenerCtx, protocol: BindProtocol) -> Listener {
+    Listener {
+        id: listener_id(&l.owner, &l.name),
+        owner: l.owner.clone(),
+        name: l.name.clone(),
+        hostname: l.host_match.clone(),
+        protocol,
+        tls: l.tls.clone(),
+        http: l.routes.http.clone(),
+        tls_routes: l.routes.tls.clone(),
+        l4_route: l.routes.l4.clone(),
+    }
+}
+
+/// A listener the data plane could not serve after applying the IR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerFailure {
+    /// [`portico_ir::Listener::id`].
+    pub listener_id: String,
+    /// The socket could not be bound (port in use, address not local, no
+    /// permission): reported as `PortUnavailable`. Otherwise `Invalid`.
+    pub bind_failed: bool,
+    pub error: String,
+}
+
+/// Corrects `statuses` after the data plane applied the IR: each failed
+/// listener gets `Programmed=False` (and `Accepted=False/PortUnavailable`
+/// when its socket could not be bound), and a Gateway or ListenerSet left
+/// without any programmed listener gets `Programmed=False/Invalid`.
+/// Unknown listener ids are ignored.
+pub fn apply_data_plane_report(statuses: &mut Statuses, failures: &[ListenerFailure]) {
+    let mut touched: Vec<String> = Vec::new();
+    for failure in failures {
+        let Some((owner_key, name)) = failure.listener_id.rsplit_once('/') else {
+            continue;
+        };
+        let Some(status) = listener_status_mut(statuses, owner_key, name) else {
+            continue;
+        };
+        let reason = if failure.bind_failed {
+            "PortUnavailable"
+        } else {
+            "Invalid"
+        };
+        let message = format!(
+            "the data plane could not serve this listener: {}",
+            failure.error
+        );
+        for c in &mut status.conditions {
+            let replace = c.type_ == "Programmed" || (failure.bind_failed && c.type_ == "Accepted");
+            if replace {
+                *c = Condition::new(
+                    &c.type_,
+                    false,
+                    reason,
+                    message.clone(),
+                    c.observed_generation,
+                );
+            }
+        }
+        touched.push(owner_key.to_string());
+    }
+    touched.sort();
+    touched.dedup();
+    for key in touched {
+        let Some(status) = statuses.objects.get_mut(&key) else {
+            continue;
+        };
+        let (conditions, listeners) = match status {
+            ObjectStatus::Gateway(s) => (&mut s.conditions, &s.listeners),
+            ObjectStatus::ListenerSet(s) => (&mut s.conditions, &s.listeners),
+            _ => continue,
+        };
+        let any_programmed = listeners
+            .iter()
+            .any(|l| crate::condition(&l.conditions, "Programmed").is_some_and(Condition::is_true));
+        if !any_programmed {
+            for c in conditions
+                .iter_mut()
+                .filter(|c| c.type_ == "Programmed" && c.is_true())
+            {
+                *c = Condition::new(
+                    "Programmed",
+                    false,
+                    "Invalid",
+                    "the data plane could not serve any listener",
+                    c.observed_generation,
+                );
+            }
+        }
+    }
+}

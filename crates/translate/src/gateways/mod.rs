@@ -1,0 +1,336 @@
+//! Gateways and ListenerSets: listener validation, conflicts, certificates,
+//! addresses (LB IPAM) and their statuses; [`finish`] then counts attached
+//! routes and builds the IR binds.
+//!
+//! One file per concern: [`spec`] (one listener shape for Gateways and
+//! ListenerSets), [`listeners`] (one listener on its own), [`certificates`],
+//! [`frontend_tls`], [`conflicts`], [`listener_sets`], [`ipam`] and
+//! [`addresses`], [`report`] (status objects), [`finish`].
+
+pub mod addresses;
+pub mod certificates;
+pub mod conflicts;
+pub mod finish;
+pub mod frontend_tls;
+pub mod hostname;
+pub mod ipam;
+pub mod listener_sets;
+pub mod listeners;
+pub mod problem;
+pub mod report;
+pub mod selector;
+pub mod spec;
+
+use portico_ir::ObjectRef;
+use portico_model::Snapshot;
+use portico_model::gateway::Gateway;
+
+use self::addresses::AddressOutcome;
+use self::listener_sets::Attached;
+use self::listeners::ListenerEval;
+use self::problem::Problem;
+use self::report::{cond, listener_status, listeners_accepted};
+use self::selector::NamespaceIndex;
+use self::spec::ListenerSpec;
+use crate::context::{GatewayCtx, ListenerCtx};
+use crate::gateway_class::AcceptedClasses;
+use crate::{Condition, GatewayStatus, ListenerSetStatus, ObjectStatus, Options, Statuses};
+
+pub use finish::{ListenerFailure, apply_data_plane_report, finish};
+
+/// Evaluates every Gateway of an accepted class (oldest first) and the
+/// ListenerSets attached to them, writing their statuses.
+pub fn build(
+    snapshot: &Snapshot,
+    options: &Options,
+    classes: &AcceptedClasses,
+    statuses: &mut Statuses,
+) -> Vec<GatewayCtx> {
+    let namespaces = NamespaceIndex::new(snapshot);
+    let mut gateways: Vec<&Gateway> = snapshot
+        .gateways
+        .iter()
+        .filter(|g| classes.contains(&g.spec.gateway_class_name))
+        .collect();
+    gateways.sort_by(|a, b| {
+        (
+            &a.metadata.creation_timestamp,
+            &a.metadata.namespace,
+            &a.metadata.name,
+        )
+            .cmp(&(
+                &b.metadata.creation_timestamp,
+                &b.metadata.namespace,
+                &b.metadata.name,
+            ))
+    });
+    let pools: Vec<ipam::Pool> = snapshot
+        .address_pools
+        .iter()
+        .map(ipam::Pool::from_object)
+        .collect();
+    let outcomes = addresses::assign(&gateways, &pools, options);
+    let mixed_tls = crate::features::supports("TLSRouteModeMixed");
+    gateways
+        .into_iter()
+        .zip(outcomes)
+        .map(|(gw, addr)| build_one(snapshot, &namespaces, gw, addr, mixed_tls, statuses))
+        .collect()
+}
+
+fn build_one(
+    snapshot: &Snapshot,
+    namespaces: &NamespaceIndex,
+    gw: &Gateway,
+    addr: AddressOutcome,
+    mixed_tls: bool,
+    statuses: &mut Statuses,
+) -> GatewayCtx {
+    let namespace = gw.metadata.namespace.clone().unwrap_or_default();
+    let name = gw.metadata.name.clone().unwrap_or_default();
+    let generation = gw.metadata.generation.unwrap_or(0);
+    let key = ObjectRef {
+        kind: "Gateway".to_string(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+    };
+
+    let not_accepted = gw
+        .spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.parameters_ref.as_ref())
+        .map(|p| {
+            Problem::new(
+                "InvalidParameters",
+                format!(
+                    "infrastructure.parametersRef {}/{} {} is not supported",
+                    p.group, p.kind, p.name
+                ),
+            )
+        })
+        .or(addr.not_accepted.clone());
+
+    let sets = listener_sets::attached(snapshot, gw, namespaces);
+    let mut evals: Vec<ListenerEval> = gw
+        .spec
+        .listeners
+        .iter()
+        .map(|l| {
+            listeners::evaluate(
+                snapshot,
+                namespaces,
+                ListenerSpec::from_gateway(key.clone(), generation, l),
+            )
+        })
+        .collect();
+    let own = evals.len();
+    if not_accepted.is_none() {
+        for set in sets.iter().filter(|s| s.not_allowed.is_none()) {
+            evals.extend(set.set.spec.listeners.iter().map(|l| {
+                listeners::evaluate(
+                    snapshot,
+                    namespaces,
+                    ListenerSpec::from_listener_set(set.key.clone(), set.generation, l),
+                )
+            }));
+        }
+    }
+    frontend_tls::apply_frontend(snapshot, gw, &mut evals);
+    conflicts::detect(&mut evals, mixed_tls);
+
+    let gateway_blocker = match (&not_accepted, &addr.not_programmed) {
+        (Some(p), _) => Some(Problem::new(
+            "Invalid",
+            format!("the Gateway is not accepted: {}", p.message),
+        )),
+        (None, Some(p)) => Some(Problem::new(
+            "Invalid",
+            format!("the Gateway has no usable address: {}", p.message),
+        )),
+        (None, None) if addr.addresses.is_empty() => {
+            Some(Problem::new("Invalid", "the Gateway has no address"))
+        }
+        (None, None) => None,
+    };
+    if let Some(blocker) = &gateway_blocker {
+        for l in &mut evals {
+            l.not_programmed.get_or_insert(blocker.clone());
+        }
+    }
+
+    // ListenerSet statuses.
+    let mut attached_sets = 0;
+    for set in &sets {
+        let status = listener_set_status(
+            set,
+            &evals,
+            not_accepted.is_some(),
+            gateway_blocker.is_some(),
+        );
+        if status.conditions.first().is_some_and(Condition::is_true) {
+            attached_sets += 1;
+        }
+        statuses.insert(
+            "ListenerSet",
+            &set.key.namespace,
+            &set.key.name,
+            ObjectStatus::ListenerSet(status),
+        );
+    }
+
+    // Gateway status.
+    let own_refs: Vec<&ListenerEval> = evals[..own].iter().collect();
+    let accepted = match &not_accepted {
+        Some(p) => cond("Accepted", Some(p), "", "", generation),
+        None => listeners_accepted(&own_refs, generation),
+    };
+    let programmed = if !accepted.is_true() {
+        Condition::new(
+            "Programmed",
+            false,
+            "Invalid",
+            "the Gateway is not accepted",
+            generation,
+        )
+    } else if let Some(p) = &addr.not_programmed {
+        cond("Programmed", Some(p), "", "", generation)
+    } else if !evals.iter().any(ListenerEval::programmed) {
+        Condition::new(
+            "Programmed",
+            false,
+            "Invalid",
+            "no listener is programmed",
+            generation,
+        )
+    } else {
+        Condition::new("Programmed", true, "Programmed", "programmed", generation)
+    };
+    let mut conditions = vec![accepted, programmed];
+    if let Some(result) = frontend_tls::backend_client_certificate(snapshot, gw, &key) {
+        conditions.push(cond(
+            "ResolvedRefs",
+            result.err().as_ref(),
+            "ResolvedRefs",
+            "all references are resolved",
+            generation,
+        ));
+    }
+    if frontend_tls::insecure_fallback(gw) {
+        conditions.push(Condition::new(
+            "InsecureFrontendValidationMode",
+            true,
+            "ConfigurationChanged",
+            "client certificate validation allows insecure fallback",
+            generation,
+        ));
+    }
+    let status = GatewayStatus {
+        addresses: report::addresses(&addr.addresses),
+        conditions,
+        listeners: own_refs.iter().map(|l| listener_status(l)).collect(),
+        attached_listener_sets: (listener_sets::gateway_allows_any(gw) || !sets.is_empty())
+            .then_some(attached_sets),
+    };
+    statuses.insert("Gateway", &namespace, &name, ObjectStatus::Gateway(status));
+
+    let gateway_accepted = not_accepted.is_none();
+    GatewayCtx {
+        namespace,
+        name,
+        generation,
+        addresses: addr.addresses,
+        listeners: evals
+            .into_iter()
+            .map(|l| ListenerCtx {
+                attachable: gateway_accepted && l.attachable(),
+                programmed: l.programmed(),
+                owner: l.spec.owner,
+                owner_generation: l.spec.owner_generation,
+                name: l.spec.name,
+                port: u16::try_from(l.spec.port).unwrap_or(0),
+                protocol: l.spec.protocol,
+                bind_protocol: l.bind_protocol,
+                hostname: l.spec.hostname,
+                host_match: l.host_match,
+                tls: l.tls,
+                supported_kinds: l.supported_kinds,
+                allowed_namespaces: l.allowed_namespaces,
+                attached_routes: 0,
+                routes: Default::default(),
+            })
+            .collect(),
+    }
+}
+
+fn listener_set_status(
+    set: &Attached<'_>,
+    evals: &[ListenerEval],
+    parent_not_accepted: bool,
+    parent_not_programmed: bool,
+) -> ListenerSetStatus {
+    let g = set.generation;
+    if let Some(p) = &set.not_allowed {
+        return ListenerSetStatus {
+            conditions: vec![
+                cond("Accepted", Some(p), "", "", g),
+                cond("Programmed", Some(p), "", "", g),
+            ],
+            listeners: Vec::new(),
+        };
+    }
+    if parent_not_accepted {
+        return ListenerSetStatus {
+            conditions: vec![
+                Condition::new(
+                    "Accepted",
+                    false,
+                    "ParentNotAccepted",
+                    "the parent Gateway is not accepted",
+                    g,
+                ),
+                Condition::new(
+                    "Programmed",
+                    false,
+                    "ParentNotProgrammed",
+                    "the parent Gateway is not accepted",
+                    g,
+                ),
+            ],
+            listeners: Vec::new(),
+        };
+    }
+    let mine: Vec<&ListenerEval> = evals.iter().filter(|l| l.spec.owner == set.key).collect();
+    let accepted = listeners_accepted(&mine, g);
+    let programmed = if !accepted.is_true() {
+        Condition::new(
+            "Programmed",
+            false,
+            "ListenersNotValid",
+            "no listener is valid",
+            g,
+        )
+    } else if parent_not_programmed {
+        Condition::new(
+            "Programmed",
+            false,
+            "ParentNotProgrammed",
+            "the parent Gateway is not programmed",
+            g,
+        )
+    } else if mine.iter().any(|l| l.programmed()) {
+        Condition::new("Programmed", true, "Programmed", "programmed", g)
+    } else {
+        Condition::new(
+            "Programmed",
+            false,
+            "Invalid",
+            "no listener is programmed",
+            g,
+        )
+    };
+    ListenerSetStatus {
+        conditions: vec![accepted, programmed],
+        listeners: mine.iter().map(|l| listener_status(l)).collect(),
+    }
+}
