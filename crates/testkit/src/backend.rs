@@ -1,0 +1,178 @@
+//! Echo backends on port 0 with their request log captured.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use portico_echo::{
+    CancellationToken, EchoConfig, EchoLog, EchoRecord, Identity, ServerHandle, serve_grpc,
+    serve_h2c, serve_http, serve_tcp, serve_udp,
+};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::Error;
+use crate::net::{bind_tcp, bind_udp};
+
+/// Which echo mode a backend runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EchoKind {
+    /// HTTP/1.1 + h2c, `/ws`, `/status`, `/retry`.
+    Http,
+    /// The h2c-only port.
+    H2c,
+    /// gRPC `GrpcEcho`.
+    Grpc,
+    /// TCP line protocol.
+    Tcp,
+    /// UDP datagrams.
+    Udp,
+}
+
+/// A running echo backend on `127.0.0.1:<port 0>`, quiet on stdout, whose
+/// request records are collected for assertions (mirror tests, "which pod
+/// answered"). Dropping it stops the server; the log collector ends when
+/// the server's log sink is dropped with it.
+#[derive(Debug)]
+pub struct EchoBackend {
+    kind: EchoKind,
+    handle: ServerHandle,
+    records: Arc<Mutex<Vec<EchoRecord>>>,
+    count: watch::Receiver<usize>,
+    collector: JoinHandle<()>,
+}
+
+impl EchoBackend {
+    /// An HTTP echo backend (HTTP/1.1 and h2c on one port).
+    pub async fn http(identity: Identity) -> Result<Self, Error> {
+        Self::start(EchoKind::Http, identity).await
+    }
+
+    /// An h2c-only echo backend.
+    pub async fn h2c(identity: Identity) -> Result<Self, Error> {
+        Self::start(EchoKind::H2c, identity).await
+    }
+
+    /// A gRPC echo backend.
+    pub async fn grpc(identity: Identity) -> Result<Self, Error> {
+        Self::start(EchoKind::Grpc, identity).await
+    }
+
+    /// A TCP echo backend.
+    pub async fn tcp(identity: Identity) -> Result<Self, Error> {
+        Self::start(EchoKind::Tcp, identity).await
+    }
+
+    /// A UDP echo backend.
+    pub async fn udp(identity: Identity) -> Result<Self, Error> {
+        Self::start(EchoKind::Udp, identity).await
+    }
+
+    /// Starts a backend of `kind`.
+    pub async fn start(kind: EchoKind, identity: Identity) -> Result<Self, Error> {
+        let log = EchoLog::silent();
+        let rx = log.subscribe();
+        let config = EchoConfig::new(identity).with_log(log);
+        let token = CancellationToken::new();
+        let handle = match kind {
+            EchoKind::Http => serve_http(bind_tcp().await?, config, token).await?,
+            EchoKind::H2c => serve_h2c(bind_tcp().await?, config, token).await?,
+            EchoKind::Grpc => serve_grpc(bind_tcp().await?, config, token).await?,
+            EchoKind::Tcp => serve_tcp(bind_tcp().await?, config, token).await?,
+            EchoKind::Udp => serve_udp(bind_udp().await?, config, token).await?,
+        };
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let (count_tx, count) = watch::channel(0);
+        let collector = tokio::spawn(collect(rx, records.clone(), count_tx));
+        Ok(Self {
+            kind,
+            handle,
+            records,
+            count,
+            collector,
+        })
+    }
+
+    /// The mode it runs.
+    pub fn kind(&self) -> EchoKind {
+        self.kind
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// The identity it reports (pod name filled in).
+    pub fn identity(&self) -> &Identity {
+        self.handle.identity()
+    }
+
+    /// Every request recorded so far (HTTP echoes and gRPC calls; TCP and UDP
+    /// do not record).
+    pub fn records(&self) -> Vec<EchoRecord> {
+        self.records.lock().clone()
+    }
+
+    /// How many requests were recorded so far.
+    pub fn request_count(&self) -> usize {
+        self.records.lock().len()
+    }
+
+    /// Waits until a record matching `pred` is seen (including ones already
+    /// recorded) or `deadline` passes.
+    pub async fn wait_for_record(
+        &self,
+        deadline: Duration,
+        pred: impl Fn(&EchoRecord) -> bool,
+    ) -> Result<EchoRecord, Error> {
+        let mut count = self.count.clone();
+        let wait = async {
+            loop {
+                if let Some(found) = self.records.lock().iter().find(|r| pred(r)).cloned() {
+                    return Some(found);
+                }
+                if count.changed().await.is_err() {
+                    // Collector gone: one last look.
+                    return self.records.lock().iter().find(|r| pred(r)).cloned();
+                }
+            }
+        };
+        tokio::time::timeout(deadline, wait)
+            .await
+            .ok()
+            .flatten()
+            .ok_or(Error::NoRecord(deadline))
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(self) {
+        self.handle.shutdown().await;
+        // The collector ends by itself once the server's log is dropped.
+        self.collector.abort();
+    }
+}
+
+async fn collect(
+    mut rx: broadcast::Receiver<EchoRecord>,
+    records: Arc<Mutex<Vec<EchoRecord>>>,
+    count: watch::Sender<usize>,
+) {
+    loop {
+        match rx.recv().await {
+            Ok(record) => {
+                let n = {
+                    let mut records = records.lock();
+                    records.push(record);
+                    records.len()
+                };
+                count.send_replace(n);
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "echo backend log collector lagged");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! EchoBackend, manifests and eventually working together.
+
+use std::time::Duration;
+
+use portico_testkit::{EchoBackend, Identity, TestCa, eventually, manifests};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    tokio::time::timeout(DEADLINE, s.read_to_string(&mut out))
+        .await
+        .expect("deadline")
+        .expect("read");
+    out
+}
+
+#[tokio::test]
+async fn http_backend_records_requests() {
+    let backend = EchoBackend::http(Identity::new("ns", "infra-backend-v1"))
+        .await
+        .expect("backend");
+    assert!(backend.identity().pod.starts_with("infra-backend-v1-"));
+    let resp = raw_get(backend.addr(), "/mirror?n=1").await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("\"pod\": \"infra-backend-v1-"), "{resp}");
+
+    let record = backend
+        .wait_for_record(DEADLINE, |r| r.request_uri == "/mirror?n=1")
+        .await
+        .expect("record");
+    assert!(
+        record
+            .line()
+            .starts_with("Echoing back request made to /mirror?n=1 to client (127.0.0.1:")
+    );
+    // Already-seen records are found again; missing ones time out.
+    assert!(
+        backend
+            .wait_for_record(DEADLINE, |r| r.request_uri == "/mirror?n=1")
+            .await
+            .is_ok()
+    );
+    assert!(
+        backend
+            .wait_for_record(Duration::from_millis(50), |r| r.request_uri == "/never")
+            .await
+            .is_err()
+    );
+
+    raw_get(backend.addr(), "/second").await;
+    let n = eventually(DEADLINE, || {
+        let n = backend.request_count();
+        async move { if n == 2 { Ok(n) } else { Err(n) } }
+    })
+    .await
+    .expect("two records");
+    assert_eq!(n, 2);
+    assert_eq!(backend.records().len(), 2);
+    let addr = backend.addr();
+    backend.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn every_kind_starts_on_its_own_port() {
+    let id = || Identity::new("ns", "svc");
+    let backends = [
+        EchoBackend::http(id()).await.expect("http"),
+        EchoBackend::h2c(id()).await.expect("h2c"),
+        EchoBackend::grpc(id()).await.expect("grpc"),
+        EchoBackend::tcp(id()).await.expect("tcp"),
+        EchoBackend::udp(id()).await.expect("udp"),
+    ];
+    let mut ports: Vec<u16> = backends.iter().map(|b| b.addr().port()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert!(ports.len() >= 4, "TCP ports must differ: {ports:?}");
+    let mut tcp = tokio::net::TcpStream::connect(backends[3].addr())
+        .await
+        .expect("connect");
+    let mut greeting = [0u8; 28];
+    tokio::time::timeout(DEADLINE, tcp.read_exact(&mut greeting))
+        .await
+        .expect("deadline")
+        .expect("read");
+    assert_eq!(&greeting, b"Gateway API Test TCP Server\n");
+}
+
+#[tokio::test]
+async fn manifests_parse_as_yaml() {
+    let a = EchoBackend::http(Identity::new(
+        "gateway-conformance-infra",
+        "infra-backend-v1",
+    ))
+    .await
+    .expect("backend");
+    let b = EchoBackend::http(Identity::new(
+        "gateway-conformance-infra",
+        "infra-backend-v1",
+    ))
+    .await
+    .expect("backend");
+    let yaml = manifests::service(
+        "gateway-conformance-infra",
+        "infra-backend-v1",
+        8080,
+        "TCP",
+        Some("kubernetes.io/h2c"),
+        &[(&a).into(), (&b).into()],
+    );
+    let ca = TestCa::new("ca").expect("ca");
+    let cert = ca.server_cert(&["abc.example.com"]).expect("cert");
+    let all = format!(
+        "{yaml}---\n{}---\n{}",
+        manifests::tls_secret("ns", "tls-secret", &cert),
+        manifests::ca_config_map("ns", "ca", ca.cert_pem())
+    );
+    let docs: Vec<serde_json::Value> = all
+        .split("---\n")
+        .map(|d| serde_saphyr::from_str(d).expect("yaml document"))
+        .collect();
+    assert_eq!(docs.len(), 5);
+    assert_eq!(docs[0]["kind"], "Service");
+    assert_eq!(docs[0]["spec"]["ports"][0]["port"], 8080);
+    assert_eq!(
+        docs[0]["spec"]["ports"][0]["appProtocol"],
+        "kubernetes.io/h2c"
+    );
+    assert_eq!(docs[1]["kind"], "EndpointSlice");
+    assert_eq!(
+        docs[1]["metadata"]["labels"]["kubernetes.io/service-name"],
+        "infra-backend-v1"
+    );
+    assert_eq!(docs[1]["ports"][0]["port"], a.addr().port());
+    assert_eq!(docs[2]["endpoints"][0]["addresses"][0], "127.0.0.1");
+    assert_eq!(
+        docs[2]["endpoints"][0]["targetRef"]["name"],
+        b.identity().pod.as_str()
+    );
+    assert_eq!(docs[3]["type"], "kubernetes.io/tls");
+    assert_eq!(docs[3]["stringData"]["tls.key"], cert.key_pem.as_str());
+    assert_eq!(docs[4]["data"]["ca.crt"], ca.cert_pem());
+}
