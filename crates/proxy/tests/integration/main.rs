@@ -1,0 +1,11 @@
+//! In-process proxy tests: the real data plane on port 0 in front of real
+//! HTTP backends, driven by IR values built directly.
+
+// Test helpers panic on setup failures by design.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod filters;
+mod lifecycle;
+mod routing;
+mod upstream;

@@ -1,0 +1,249 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use portico_ir::*;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn no_usable_endpoint_is_503() {
+    let a = Echo::start("a").await;
+    let mut not_ready = a.endpoint();
+    not_ready.ready = false;
+    let mut terminating = a.endpoint();
+    terminating.terminating = true;
+    let gw = Gateway::start(simple(
+        vec![
+            route(prefix("/none"), vec![backend("none", 1)]),
+            route(prefix("/unready"), vec![backend("unready", 1)]),
+            route(prefix("/terminating"), vec![backend("terminating", 1)]),
+        ],
+        vec![
+            cluster("none", vec![]),
+            cluster("unready", vec![not_ready]),
+            cluster("terminating", vec![terminating]),
+        ],
+    ))
+    .await;
+    for path in ["/none", "/unready", "/terminating"] {
+        assert_eq!(
+            get(gw.addr(), "h", path).await.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}"
+        );
+    }
+    assert_eq!(a.hits(), 0);
+    assert_eq!(gw.proxy.metrics().snapshot().no_endpoint_total, 3);
+}
+
+#[tokio::test]
+async fn connect_failure_is_503() {
+    // A port nobody listens on: bind one, note it, close it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("dead", 1)])],
+        vec![cluster("dead", vec![endpoint(dead)])],
+    ))
+    .await;
+    assert_eq!(
+        get(gw.addr(), "h", "/").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(gw.proxy.metrics().snapshot().upstream_errors_total, 1);
+}
+
+#[tokio::test]
+async fn round_robin_spreads_over_endpoints() {
+    let a = Echo::start("a").await;
+    let b = Echo::start("b").await;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("svc", 1)])],
+        vec![cluster("svc", vec![a.endpoint(), b.endpoint()])],
+    ))
+    .await;
+    for _ in 0..10 {
+        get(gw.addr(), "h", "/").await;
+    }
+    assert_eq!((a.hits(), b.hits()), (5, 5));
+}
+
+#[tokio::test]
+async fn least_request_and_random_clusters_serve() {
+    let a = Echo::start("a").await;
+    let b = Echo::start("b").await;
+    let mut lr = cluster("lr", vec![a.endpoint(), b.endpoint()]);
+    lr.lb = LbAlgorithm::LeastRequest;
+    let mut rnd = cluster("rnd", vec![a.endpoint(), b.endpoint()]);
+    rnd.lb = LbAlgorithm::Random;
+    let gw = Gateway::start(simple(
+        vec![
+            route(prefix("/lr"), vec![backend("lr", 1)]),
+            route(prefix("/rnd"), vec![backend("rnd", 1)]),
+        ],
+        vec![lr, rnd],
+    ))
+    .await;
+    for _ in 0..20 {
+        assert_eq!(get(gw.addr(), "h", "/lr").await.status, StatusCode::OK);
+        assert_eq!(get(gw.addr(), "h", "/rnd").await.status, StatusCode::OK);
+    }
+    assert!(
+        a.hits() > 0 && b.hits() > 0,
+        "a={} b={}",
+        a.hits(),
+        b.hits()
+    );
+}
+
+#[tokio::test]
+async fn h2c_client_to_gateway() {
+    let a = Echo::start("a").await;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("a", 1)])],
+        vec![a.cluster()],
+    ))
+    .await;
+    let req = Request::builder()
+        .uri(format!("http://{}/h2?x=1", gw.addr()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = send(&h2c_client(), req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let j = r.json();
+    assert_eq!(j["path"], "/h2?x=1");
+    // Upstream is HTTP/1.1 by default and gets :authority as Host.
+    assert_eq!(j["proto"], "HTTP/1.1");
+    assert_eq!(j["host"], gw.addr().to_string());
+}
+
+#[tokio::test]
+async fn h2c_upstream_uses_http2_with_original_authority() {
+    let a = Echo::start("a").await;
+    let mut c = a.cluster();
+    c.protocol = AppProtocol::H2c;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("a", 1)])],
+        vec![c],
+    ))
+    .await;
+    for _ in 0..3 {
+        let r = get(gw.addr(), "grpc.example.com", "/h2c").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json()["proto"], "HTTP/2.0");
+        assert_eq!(r.json()["host"], "grpc.example.com");
+    }
+}
+
+#[tokio::test]
+async fn request_body_is_forwarded() {
+    let a = Echo::start("a").await;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("a", 1)])],
+        vec![a.cluster()],
+    ))
+    .await;
+    let body = Bytes::from(vec![b'x'; 256 * 1024]);
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("http://{}/upload", gw.addr()))
+        .header("host", "h")
+        .body(Full::new(body))
+        .unwrap();
+    let r = send(&h1_client(), req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["body_len"], 256 * 1024);
+}
+
+#[tokio::test]
+async fn backend_and_request_timeouts_are_504() {
+    let a = Echo::start("a").await;
+    let mut backend_timeout = route(prefix("/backend"), vec![backend("a", 1)]);
+    backend_timeout.action.timeouts.backend_request = Some(Duration::from_millis(100));
+    let mut request_timeout = route(prefix("/request"), vec![backend("a", 1)]);
+    request_timeout.action.timeouts.request = Some(Duration::from_millis(100));
+    let mut disabled = route(prefix("/zero"), vec![backend("a", 1)]);
+    disabled.action.timeouts.request = Some(Duration::ZERO);
+    let gw = Gateway::start(simple(
+        vec![backend_timeout, request_timeout, disabled],
+        vec![a.cluster()],
+    ))
+    .await;
+    assert_eq!(
+        get(gw.addr(), "h", "/backend?delay_ms=2000").await.status,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+    assert_eq!(
+        get(gw.addr(), "h", "/request?delay_ms=2000").await.status,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+    assert_eq!(get(gw.addr(), "h", "/backend").await.status, StatusCode::OK);
+    assert_eq!(
+        get(gw.addr(), "h", "/zero?delay_ms=200").await.status,
+        StatusCode::OK,
+        "0s disables"
+    );
+    assert_eq!(gw.proxy.metrics().snapshot().upstream_timeouts_total, 2);
+}
+
+#[tokio::test]
+async fn hop_by_hop_stripped_and_forwarded_headers_added() {
+    let a = Echo::start("a").await;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("a", 1)])],
+        vec![a.cluster()],
+    ))
+    .await;
+    let r = request(
+        gw.addr(),
+        "GET",
+        "example.com",
+        "/",
+        &[
+            ("connection", "x-drop-me"),
+            ("x-drop-me", "1"),
+            ("proxy-authorization", "Basic abc"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.seen_header("x-drop-me"), None);
+    assert_eq!(r.seen_header("proxy-authorization"), None);
+    assert_eq!(
+        r.seen_header("x-forwarded-for").as_deref(),
+        Some("203.0.113.9, 127.0.0.1")
+    );
+    assert_eq!(
+        r.seen_header("x-forwarded-proto").as_deref(),
+        Some("http"),
+        "client value not trusted"
+    );
+    assert_eq!(
+        r.seen_header("x-forwarded-host").as_deref(),
+        Some("example.com")
+    );
+}
+
+#[tokio::test]
+async fn upstream_status_is_passed_through() {
+    let a = Echo::start("a").await;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("a", 1)])],
+        vec![a.cluster()],
+    ))
+    .await;
+    assert_eq!(
+        get(gw.addr(), "h", "/status/418").await.status,
+        StatusCode::IM_A_TEAPOT
+    );
+    assert_eq!(
+        get(gw.addr(), "h", "/status/503").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
