@@ -50,4 +50,6 @@ pub mod core {
     pub use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
     pub use k8s_openapi::api::discovery::v1::EndpointSlice;
     pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
+    /// The timestamp library behind [`Time`].
+    pub use k8s_openapi::jiff;
 }
