@@ -7,6 +7,7 @@ use portico_ir::{BackendTarget, HttpAction};
 
 use crate::Error;
 use crate::filters::Filter;
+use crate::retry::Retry;
 use crate::upstream::{Backend, BackendSet, Target, Upstreams};
 
 #[derive(Debug)]
@@ -17,6 +18,7 @@ pub struct Action {
     pub request_timeout: Option<Duration>,
     /// One upstream attempt; `None`: no limit.
     pub backend_timeout: Option<Duration>,
+    pub retry: Option<Retry>,
     pub grpc: bool,
 }
 
@@ -60,6 +62,7 @@ impl Action {
             backends: BackendSet::new(backends),
             request_timeout: action.timeouts.request.filter(|d| !d.is_zero()),
             backend_timeout: action.timeouts.backend_request.filter(|d| !d.is_zero()),
+            retry: action.retry.as_ref().map(Retry::compile),
             grpc: action.grpc,
         })
     }
@@ -76,6 +79,7 @@ impl Action {
             )]),
             request_timeout: None,
             backend_timeout: None,
+            retry: None,
             grpc,
         }
     }

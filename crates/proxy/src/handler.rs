@@ -1,10 +1,14 @@
 //! The per-request pipeline: route, filters, backend, endpoint, forward.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body::Body as _;
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use portico_ir::AppProtocol;
 
 use crate::action::Action;
 use crate::bind::ConnCtx;
@@ -14,7 +18,8 @@ use crate::hygiene;
 use crate::local_reply::{is_grpc, reply};
 use crate::metrics::{GaugeGuard, Metrics};
 use crate::router::{RouteTable, host};
-use crate::upstream::{Backend, InflightGuard, SendError, Target};
+use crate::upgrade;
+use crate::upstream::{Backend, ClusterState, InflightGuard, SendError, Target};
 
 pub async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<Body> {
     let metrics = &ctx.shared.metrics;
@@ -121,15 +126,14 @@ async fn forward(
     if let Some(resp) = request_filters(&backend.filters, &mut parts, table) {
         return finish(resp, action, Some(backend));
     }
-    let Some(endpoint) = cluster.pick() else {
-        Metrics::incr(&shared.metrics.no_endpoint_total);
-        return finish(
-            reply(StatusCode::SERVICE_UNAVAILABLE, grpc),
-            action,
-            Some(backend),
-        );
+    // WebSocket and other HTTP/1.1 upgrades are tunnelled to HTTP/1.1 upstreams.
+    let upgrade =
+        hygiene::is_websocket_upgrade(&parts.headers) && cluster.protocol != AppProtocol::H2c;
+    let mut downstream_upgrade = if upgrade {
+        parts.extensions.remove::<OnUpgrade>()
+    } else {
+        None
     };
-    let upgrade = hygiene::is_websocket_upgrade(&parts.headers);
     hygiene::strip_hop_by_hop(&mut parts.headers, upgrade);
     hygiene::add_forwarded(
         &mut parts.headers,
@@ -138,49 +142,115 @@ async fn forward(
         shared.config.trusted_hops,
     );
 
+    let outcome = match &action.retry {
+        // Only bodiless requests are replayed: a streamed body is gone.
+        Some(retry) if body.is_end_stream() => {
+            let mut n = 0;
+            loop {
+                let outcome =
+                    attempt(ctx, cluster, action.backend_timeout, copy_request(&parts)).await;
+                let retryable = match &outcome {
+                    Outcome::Response(r, _) => retry.retries_status(r.status()),
+                    Outcome::Connect | Outcome::Broken | Outcome::Timeout => true,
+                    Outcome::NoEndpoint => false,
+                };
+                if !retryable || n >= retry.attempts {
+                    break outcome;
+                }
+                n += 1;
+                Metrics::incr(&shared.metrics.retries_total);
+                tokio::time::sleep(retry.backoff(n)).await;
+            }
+        }
+        _ => {
+            let req = Request::from_parts(parts, Body::incoming(body));
+            attempt(ctx, cluster, action.backend_timeout, req).await
+        }
+    };
+    let resp = match outcome {
+        Outcome::Response(mut resp, guard) => {
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                let Some(downstream) = downstream_upgrade.take() else {
+                    tracing::debug!(cluster = %cluster.id, "upstream switched protocols unasked");
+                    return finish(reply(StatusCode::BAD_GATEWAY, grpc), action, Some(backend));
+                };
+                let upstream = hyper::upgrade::on(&mut resp);
+                let (mut rp, _) = resp.into_parts();
+                hygiene::strip_hop_by_hop(&mut rp.headers, true);
+                upgrade::splice(downstream, upstream, guard);
+                Response::from_parts(rp, Body::Empty)
+            } else {
+                let (mut rp, rb) = resp.into_parts();
+                hygiene::strip_hop_by_hop(&mut rp.headers, false);
+                Response::from_parts(rp, Body::Incoming(rb, Some(guard)))
+            }
+        }
+        Outcome::NoEndpoint => {
+            Metrics::incr(&shared.metrics.no_endpoint_total);
+            reply(StatusCode::SERVICE_UNAVAILABLE, grpc)
+        }
+        Outcome::Connect => reply(StatusCode::SERVICE_UNAVAILABLE, grpc),
+        Outcome::Broken => reply(StatusCode::BAD_GATEWAY, grpc),
+        Outcome::Timeout => reply(StatusCode::GATEWAY_TIMEOUT, grpc),
+    };
+    finish(resp, action, Some(backend))
+}
+
+/// The result of one upstream attempt (errors are logged and counted here).
+enum Outcome {
+    Response(Response<Incoming>, InflightGuard),
+    NoEndpoint,
+    Connect,
+    Broken,
+    Timeout,
+}
+
+async fn attempt(
+    ctx: &ConnCtx,
+    cluster: &ClusterState,
+    limit: Option<Duration>,
+    req: Request<Body>,
+) -> Outcome {
+    let metrics = &ctx.shared.metrics;
+    let Some(endpoint) = cluster.pick() else {
+        return Outcome::NoEndpoint;
+    };
     let guard = InflightGuard::new(Arc::clone(&endpoint));
-    let req = Request::from_parts(parts, Body::incoming(body));
-    let send = shared.clients.send(cluster.protocol, &endpoint, req);
-    let result = match action.backend_timeout {
+    let send = ctx.shared.clients.send(cluster.protocol, &endpoint, req);
+    let result = match limit {
         Some(limit) => match tokio::time::timeout(limit, send).await {
             Ok(r) => r,
             Err(_) => {
-                Metrics::incr(&shared.metrics.upstream_timeouts_total);
-                return finish(
-                    reply(StatusCode::GATEWAY_TIMEOUT, grpc),
-                    action,
-                    Some(backend),
-                );
+                Metrics::incr(&metrics.upstream_timeouts_total);
+                tracing::debug!(cluster = %cluster.id, endpoint = %endpoint.address, "backend request timed out");
+                return Outcome::Timeout;
             }
         },
         None => send.await,
     };
     match result {
-        Ok(resp) => {
-            let (mut rp, rb) = resp.into_parts();
-            let switching = rp.status == StatusCode::SWITCHING_PROTOCOLS;
-            hygiene::strip_hop_by_hop(&mut rp.headers, switching);
-            finish(
-                Response::from_parts(rp, Body::Incoming(rb, Some(guard))),
-                action,
-                Some(backend),
-            )
-        }
+        Ok(resp) => Outcome::Response(resp, guard),
         Err(SendError::Connect(error)) => {
-            Metrics::incr(&shared.metrics.upstream_errors_total);
+            Metrics::incr(&metrics.upstream_errors_total);
             tracing::debug!(cluster = %cluster.id, endpoint = %endpoint.address, %error, "upstream connect failed");
-            finish(
-                reply(StatusCode::SERVICE_UNAVAILABLE, grpc),
-                action,
-                Some(backend),
-            )
+            Outcome::Connect
         }
         Err(SendError::Broken(error)) => {
-            Metrics::incr(&shared.metrics.upstream_errors_total);
+            Metrics::incr(&metrics.upstream_errors_total);
             tracing::debug!(cluster = %cluster.id, endpoint = %endpoint.address, %error, "upstream exchange failed");
-            finish(reply(StatusCode::BAD_GATEWAY, grpc), action, Some(backend))
+            Outcome::Broken
         }
     }
+}
+
+/// A bodiless copy of the request head, for one retry attempt.
+fn copy_request(parts: &Parts) -> Request<Body> {
+    let mut req = Request::new(Body::Empty);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    req
 }
 
 /// Response header modifiers: the rule's, then the backend's.

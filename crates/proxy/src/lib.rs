@@ -19,7 +19,9 @@ pub mod lb;
 mod listeners;
 mod local_reply;
 mod metrics;
+mod retry;
 pub mod router;
+mod upgrade;
 pub mod upstream;
 
 use std::net::SocketAddr;

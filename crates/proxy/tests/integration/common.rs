@@ -284,8 +284,23 @@ async fn echo(
     release: Arc<Notify>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    hits.fetch_add(1, Ordering::SeqCst);
+    let attempt = hits.fetch_add(1, Ordering::SeqCst) + 1;
+    if req.uri().path() == "/ws" && req.headers().contains_key("upgrade") {
+        return Ok(upgrade_and_echo_bytes(req));
+    }
     let (parts, body) = req.into_parts();
+    // `/fail-first/N`: the first N requests to this backend answer 503.
+    if let Some(n) = parts
+        .uri
+        .path()
+        .strip_prefix("/fail-first/")
+        .and_then(|n| n.parse::<usize>().ok())
+        && attempt <= n
+    {
+        let mut resp = Response::new(Full::new(Bytes::from_static(b"flaky")));
+        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return Ok(resp);
+    }
     let body = body
         .collect()
         .await
@@ -342,6 +357,30 @@ async fn echo(
     resp.headers_mut()
         .insert("x-backend", name.parse().unwrap());
     Ok(resp)
+}
+
+/// Answers 101 and echoes raw bytes on the upgraded connection.
+fn upgrade_and_echo_bytes(mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let on = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on.await {
+            let mut io = TokioIo::new(upgraded);
+            let mut buf = [0u8; 1024];
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok(n) = io.read(&mut buf).await {
+                if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    resp.headers_mut()
+        .insert("upgrade", "websocket".parse().unwrap());
+    resp.headers_mut()
+        .insert("connection", "upgrade".parse().unwrap());
+    resp
 }
 
 // === client ===

@@ -247,3 +247,119 @@ async fn upstream_status_is_passed_through() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+#[tokio::test]
+async fn websocket_upgrade_is_tunnelled() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = Echo::start("a").await;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("a", 1)])],
+        vec![a.cluster()],
+    ))
+    .await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // Read the 101 head.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(DEADLINE, s.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed during handshake: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    // Bytes now flow both ways through the tunnel.
+    for msg in [&b"ping"[..], b"second frame"] {
+        s.write_all(msg).await.unwrap();
+        let mut got = vec![0u8; msg.len()];
+        tokio::time::timeout(DEADLINE, s.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, msg);
+    }
+}
+
+#[tokio::test]
+async fn retries_on_listed_codes() {
+    let a = Echo::start("a").await;
+    let b = Echo::start("b").await;
+    let mut retried = route(prefix("/"), vec![backend("a", 1)]);
+    retried.action.retry = Some(RetryPolicy {
+        codes: vec![503],
+        attempts: 2,
+        backoff: Some(Duration::from_millis(1)),
+    });
+    let not_retried = route(prefix("/"), vec![backend("b", 1)]);
+    let gw = Gateway::start(ir(
+        vec![bind(
+            any_port(),
+            vec![listener(
+                "gw",
+                None,
+                vec![
+                    vhost(Some("retry.example"), vec![retried]),
+                    vhost(None, vec![not_retried]),
+                ],
+            )],
+        )],
+        vec![a.cluster(), b.cluster()],
+    ))
+    .await;
+    // Two failures, then success: within 2 retries.
+    assert_eq!(
+        get(gw.addr(), "retry.example", "/fail-first/2")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(a.hits(), 3);
+    assert_eq!(gw.proxy.metrics().snapshot().retries_total, 2);
+    // Without a policy the first 503 is final.
+    assert_eq!(
+        get(gw.addr(), "other", "/fail-first/1").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(b.hits(), 1);
+}
+
+#[tokio::test]
+async fn retries_give_up_after_attempts_and_retry_connect_errors() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let a = Echo::start("a").await;
+    let mut r = route(prefix("/"), vec![backend("mixed", 1)]);
+    r.action.retry = Some(RetryPolicy {
+        codes: vec![503],
+        attempts: 1,
+        backoff: Some(Duration::from_millis(1)),
+    });
+    // Round robin: the dead endpoint first, then the live one.
+    let gw = Gateway::start(simple(
+        vec![r],
+        vec![cluster("mixed", vec![endpoint(dead), a.endpoint()])],
+    ))
+    .await;
+    assert_eq!(get(gw.addr(), "h", "/").await.status, StatusCode::OK);
+    // Attempts are bounded: a backend that always fails still answers.
+    assert_eq!(
+        get(gw.addr(), "h", "/fail-first/100").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
