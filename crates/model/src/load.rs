@@ -17,6 +17,7 @@
 mod kinds;
 mod node;
 mod split;
+mod strict;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -166,6 +167,11 @@ fn syntax_message(err: &serde_saphyr::Error) -> String {
         Some(i) => &first[..i],
         None => first,
     };
+    // Drop advice meant for programmers using the parser.
+    let trimmed = trimmed
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(trimmed);
     format!("YAML syntax error: {trimmed}")
 }
 
@@ -186,6 +192,10 @@ impl Cx<'_> {
 
     fn locate(&self, index: &PosIndex, pointer: &str) -> Location {
         self.at(index.lookup(pointer).unwrap_or((1, 1)))
+    }
+
+    fn locate_key(&self, index: &PosIndex, pointer: &str) -> Location {
+        self.at(index.lookup_key(pointer).unwrap_or((1, 1)))
     }
 
     fn invalid(
@@ -304,8 +314,24 @@ impl Cx<'_> {
         let name = read_name(map, info.namespaced);
 
         let (_, version) = kinds::split_api_version(&api_version);
+        let input = value.clone();
         match info.build(value, version) {
             Ok(mut object) => {
+                let unknown = strict::unknown_fields(&input, &object.to_json());
+                if let Some(first) = unknown.first() {
+                    let fields: Vec<_> = unknown
+                        .iter()
+                        .map(|p| format!("\"{}\"", strict::display_path(p)))
+                        .collect();
+                    let noun = if fields.len() == 1 { "field" } else { "fields" };
+                    out.errors.push(self.invalid(
+                        self.locate_key(index, first),
+                        Some(&kind),
+                        name,
+                        format!("unknown {noun} {}", fields.join(", ")),
+                    ));
+                    return;
+                }
                 merge_string_data(&mut object);
                 out.documents.push(Document {
                     object,

@@ -125,10 +125,12 @@ pub(crate) fn pos_of<T>(spanned: &Spanned<T>) -> Pos {
     )
 }
 
-/// JSON pointer (RFC 6901, `/a/0/b`) of every node to its position.
+/// JSON pointer (RFC 6901, `/a/0/b`) of every node to its position, and of
+/// every mapping entry to the position of its key.
 #[derive(Debug, Default)]
 pub(crate) struct PosIndex {
     map: HashMap<String, Pos>,
+    keys: HashMap<String, Pos>,
 }
 
 impl PosIndex {
@@ -149,22 +151,34 @@ impl PosIndex {
         }
     }
 
+    /// Position of the key of the entry at `pointer` (for errors about the
+    /// field itself, such as an unknown field), else as [`PosIndex::lookup`].
+    pub(crate) fn lookup_key(&self, pointer: &str) -> Option<Pos> {
+        self.keys
+            .get(pointer)
+            .copied()
+            .or_else(|| self.lookup(pointer))
+    }
+
     /// The sub-index below `prefix`, re-rooted (used for `List` items).
     pub(crate) fn subtree(&self, prefix: &str) -> PosIndex {
-        let map = self
-            .map
-            .iter()
-            .filter_map(|(k, v)| {
-                if k == prefix {
-                    Some((String::new(), *v))
-                } else {
-                    k.strip_prefix(prefix)
-                        .filter(|rest| rest.starts_with('/'))
-                        .map(|rest| (rest.to_string(), *v))
-                }
-            })
-            .collect();
-        PosIndex { map }
+        let reroot = |map: &HashMap<String, Pos>| -> HashMap<String, Pos> {
+            map.iter()
+                .filter_map(|(k, v)| {
+                    if k == prefix {
+                        Some((String::new(), *v))
+                    } else {
+                        k.strip_prefix(prefix)
+                            .filter(|rest| rest.starts_with('/'))
+                            .map(|rest| (rest.to_string(), *v))
+                    }
+                })
+                .collect()
+        };
+        PosIndex {
+            map: reroot(&self.map),
+            keys: reroot(&self.keys),
+        }
     }
 }
 
@@ -219,10 +233,12 @@ fn convert(node: Spanned<Node>, pointer: &mut String, index: &mut PosIndex) -> V
         Node::Map(entries) => {
             let mut out = Map::new();
             for (key, value) in entries {
+                let key_pos = pos_of(&key);
                 let key = scalar_key(&key.value);
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&escape_segment(&key));
+                index.keys.insert(pointer.clone(), key_pos);
                 let v = convert(value, pointer, index);
                 pointer.truncate(len);
                 out.insert(key, v);
@@ -258,6 +274,7 @@ mod tests {
         assert_eq!(index.lookup("/spec/listeners/0/name"), Some((3, 11)));
         // Unknown children fall back to the nearest located ancestor.
         assert_eq!(index.lookup("/spec/listeners/0/port/x"), Some((4, 11)));
+        assert_eq!(index.lookup_key("/spec/listeners/0/port"), Some((4, 5)));
     }
 
     #[test]

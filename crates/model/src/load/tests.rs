@@ -344,3 +344,30 @@ spec:
     };
     assert_eq!(pool.spec.blocks[0].cidr.as_deref(), Some("127.0.10.0/24"));
 }
+
+#[test]
+fn unknown_fields_are_errors_at_the_field() {
+    let text = GATEWAY.replace("    port: 80\n", "    port: 80\n    hostnme: a.example\n");
+    let loaded = load(&text);
+    assert!(loaded.documents.is_empty());
+    assert_eq!(loaded.errors.len(), 1);
+    let err = &loaded.errors[0];
+    assert_eq!((err.location.line, err.location.column), (11, 5), "{err}");
+    assert_eq!(
+        err.message, "unknown field \"spec.listeners[0].hostnme\"",
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_keys_are_syntax_errors_without_parser_advice() {
+    let loaded = load("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n");
+    assert_eq!(loaded.errors.len(), 1);
+    let err = &loaded.errors[0];
+    assert_eq!(err.class, ErrorClass::Syntax);
+    assert_eq!(err.location.line, 5);
+    assert_eq!(
+        err.message,
+        "YAML syntax error: duplicate mapping key: name"
+    );
+}
