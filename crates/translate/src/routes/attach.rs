@@ -84,10 +84,7 @@ pub fn attach_all(
                     "PartiallyInvalid",
                     true,
                     "UnsupportedValue",
-                    format!(
-                        "invalid rules answer with an error: {}",
-                        rule_messages(compiled)
-                    ),
+                    format!("invalid rules: {}", rule_messages(compiled)),
                     meta.generation,
                 ));
             }

@@ -15,6 +15,7 @@ pub struct Compiled<'s> {
     /// The first reference that did not resolve (route `ResolvedRefs`).
     pub refs_problem: Option<Problem>,
     /// Invalid rules: (rule index, message). Reported as `PartiallyInvalid`.
+    /// The message says whether the rule was dropped or answers with an error.
     pub invalid_rules: Vec<(usize, String)>,
     /// Number of rules in the route.
     pub rule_count: usize,
@@ -23,8 +24,18 @@ pub struct Compiled<'s> {
 }
 
 impl Compiled<'_> {
-    /// Records a problem: `ResolvedRefs` keeps the first, rule problems list the rule.
+    /// Records a problem of a rule that stays in the table (answering with
+    /// an error): `ResolvedRefs` keeps the first, rule problems list the rule.
     pub fn record(&mut self, rule_index: usize, problem: &Problem) {
+        self.record_as(rule_index, problem, "answers with an error");
+    }
+
+    /// Records a problem that removed the rule (no matcher could be built).
+    pub fn record_dropped(&mut self, rule_index: usize, problem: &Problem) {
+        self.record_as(rule_index, problem, "dropped");
+    }
+
+    fn record_as(&mut self, rule_index: usize, problem: &Problem, outcome: &str) {
         match problem.scope {
             Scope::ResolvedRefs => {
                 if self.refs_problem.is_none() {
@@ -34,7 +45,7 @@ impl Compiled<'_> {
             Scope::Rule => {
                 if !self.invalid_rules.iter().any(|(i, _)| *i == rule_index) {
                     self.invalid_rules
-                        .push((rule_index, problem.message.clone()));
+                        .push((rule_index, format!("{outcome}: {}", problem.message)));
                 }
             }
         }

@@ -44,7 +44,7 @@ pub fn compile<'s>(index: &Index<'s>, meta: &RouteMeta, route: &GrpcRoute) -> Co
         let matchers = match matchers {
             Ok(m) => m,
             Err(problem) => {
-                out.record(rule_index, &problem);
+                out.record_dropped(rule_index, &problem);
                 continue;
             }
         };

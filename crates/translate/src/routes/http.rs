@@ -35,7 +35,7 @@ pub fn compile<'s>(index: &Index<'s>, meta: &RouteMeta, route: &HttpRouteObj) ->
             Ok(m) => m,
             Err(problem) => {
                 // Nothing to match on: the rule is dropped.
-                out.record(rule_index, &problem);
+                out.record_dropped(rule_index, &problem);
                 continue;
             }
         };

@@ -16,8 +16,13 @@ pub fn check_regex(pattern: &str, what: &str) -> Result<(), Problem> {
         .build()
         .map(|_| ())
         .map_err(|e| {
+            // The syntax error text spans lines (pattern, caret, reason):
+            // keep the reason so the condition message stays one line.
+            let text = e.to_string();
+            let reason = text.lines().last().unwrap_or_default().trim();
+            let reason = reason.strip_prefix("error: ").unwrap_or(reason);
             Problem::unsupported(format!(
-                "invalid regular expression in {what} {pattern:?}: {e}"
+                "invalid regular expression in {what} {pattern:?}: {reason}"
             ))
         })
 }

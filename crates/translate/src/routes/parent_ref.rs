@@ -141,20 +141,29 @@ pub fn evaluate(
             ),
         );
     }
-    let group = GATEWAY_GROUP;
     let kind = route.kind.as_str();
-    let allowed: Vec<usize> = usable
+    let kind_ok: Vec<usize> = usable
         .into_iter()
-        .filter(|&li| {
-            let l = &gw.listeners[li];
-            l.allows_kind(group, kind) && l.allowed_namespaces.allows(&route.namespace)
-        })
+        .filter(|&li| gw.listeners[li].allows_kind(GATEWAY_GROUP, kind))
+        .collect();
+    if kind_ok.is_empty() {
+        return rejected(
+            "NotAllowedByListeners",
+            format!(
+                "{}: no selected listener allows kind {kind}",
+                describe(target)
+            ),
+        );
+    }
+    let allowed: Vec<usize> = kind_ok
+        .into_iter()
+        .filter(|&li| gw.listeners[li].allowed_namespaces.allows(&route.namespace))
         .collect();
     if allowed.is_empty() {
         return rejected(
             "NotAllowedByListeners",
             format!(
-                "{}: no listener allows {kind} from namespace {}",
+                "{}: no selected listener allows routes from namespace {}",
                 describe(target),
                 route.namespace
             ),

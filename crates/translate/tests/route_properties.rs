@@ -1,0 +1,187 @@
+//! Property tests for route precedence and hostname intersection.
+
+use std::cmp::Ordering;
+
+use portico_ir::{HeaderMatch, HostMatch, HttpMatch, PathMatch, QueryParamMatch, StringMatch};
+use portico_translate::routes::hostnames::intersect;
+use portico_translate::routes::precedence::RuleKey;
+use portico_translate::routes::view::AgeKey;
+use proptest::prelude::*;
+
+// === precedence ===
+
+fn path_strategy() -> impl Strategy<Value = PathMatch> {
+    let segs = prop::collection::vec(prop::sample::select(vec!["a", "b", "api", "v1"]), 0..4);
+    (0u8..3, segs).prop_map(|(kind, segs)| {
+        let p = format!("/{}", segs.join("/"));
+        match kind {
+            0 => PathMatch::Exact(p),
+            1 => PathMatch::Prefix(p),
+            _ => PathMatch::Regex(format!("{p}.*")),
+        }
+    })
+}
+
+fn match_strategy() -> impl Strategy<Value = HttpMatch> {
+    (path_strategy(), any::<bool>(), 0usize..3, 0usize..3).prop_map(|(path, method, h, q)| {
+        HttpMatch {
+            path,
+            method: method.then(|| "GET".to_string()),
+            headers: (0..h)
+                .map(|i| HeaderMatch {
+                    name: format!("h{i}"),
+                    value: StringMatch::Exact("v".into()),
+                })
+                .collect(),
+            query_params: (0..q)
+                .map(|i| QueryParamMatch {
+                    name: format!("q{i}"),
+                    value: StringMatch::Exact("v".into()),
+                })
+                .collect(),
+        }
+    })
+}
+
+fn age(route: u8, dated: bool) -> AgeKey {
+    AgeKey {
+        undated: !dated,
+        created: dated
+            .then(|| {
+                serde_json::from_value(serde_json::json!(format!(
+                    "2025-01-0{}T00:00:00Z",
+                    1 + route % 5
+                )))
+                .ok()
+            })
+            .flatten(),
+        namespace: format!("ns{}", route % 2),
+        name: format!("r{route}"),
+    }
+}
+
+/// Keys unique by (route, rule index, match index), like a real virtual host.
+fn keys_strategy() -> impl Strategy<Value = Vec<RuleKey>> {
+    prop::collection::vec((match_strategy(), 0u8..6, any::<bool>()), 1..40).prop_map(|items| {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (m, route, dated))| RuleKey::http(&m, age(route, dated), i, 0))
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn precedence_is_a_strict_total_order(keys in keys_strategy()) {
+        for a in &keys {
+            for b in &keys {
+                let ab = a.cmp(b);
+                prop_assert_eq!(ab, b.cmp(a).reverse());
+                prop_assert_eq!(ab == Ordering::Equal, std::ptr::eq(a, b) || a == b);
+            }
+        }
+        for a in &keys {
+            for b in &keys {
+                for c in &keys {
+                    if a < b && b < c {
+                        prop_assert!(a < c);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sort_is_independent_of_input_order(keys in keys_strategy(), seed in any::<u64>()) {
+        let mut sorted = keys.clone();
+        sorted.sort();
+        let mut shuffled = keys;
+        // Deterministic Fisher-Yates driven by the seed.
+        let mut state = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let j = (state % (i as u64 + 1)) as usize;
+            shuffled.swap(i, j);
+        }
+        shuffled.sort();
+        prop_assert_eq!(sorted, shuffled);
+    }
+
+    #[test]
+    fn exact_beats_prefix_for_the_same_path(
+        a in match_strategy(), b in match_strategy(), ra in 0u8..6, rb in 0u8..6,
+    ) {
+        let path = match &a.path { PathMatch::Exact(p) | PathMatch::Prefix(p) | PathMatch::Regex(p) => p.clone() };
+        let exact = HttpMatch { path: PathMatch::Exact(path.clone()), ..a };
+        let prefix = HttpMatch { path: PathMatch::Prefix(path), ..b };
+        let ke = RuleKey::http(&exact, age(ra, true), 0, 0);
+        let kp = RuleKey::http(&prefix, age(rb, true), 1, 0);
+        prop_assert!(ke < kp);
+    }
+
+    #[test]
+    fn longer_prefix_beats_shorter(
+        a in match_strategy(), b in match_strategy(), extra in "[a-z]{1,5}", ra in 0u8..6, rb in 0u8..6,
+    ) {
+        let short = match &a.path { PathMatch::Exact(p) | PathMatch::Prefix(p) | PathMatch::Regex(p) => p.clone() };
+        let long = format!("{}/{extra}", short.trim_end_matches('/'));
+        let long_m = HttpMatch { path: PathMatch::Prefix(long), ..a };
+        let short_m = HttpMatch { path: PathMatch::Prefix(short), ..b };
+        prop_assert!(RuleKey::http(&long_m, age(ra, true), 0, 0) < RuleKey::http(&short_m, age(rb, true), 1, 0));
+    }
+}
+
+// === hostname intersection ===
+
+const LABELS: [&str; 3] = ["a", "b", "c"];
+
+fn domain_strategy(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(LABELS.to_vec()), 1..=max).prop_map(|l| l.join("."))
+}
+
+fn host_strategy() -> impl Strategy<Value = HostMatch> {
+    prop_oneof![
+        Just(HostMatch::Any),
+        domain_strategy(3).prop_map(|d| HostMatch::parse(Some(&d))),
+        domain_strategy(2).prop_map(|d| HostMatch::parse(Some(&format!("*.{d}")))),
+    ]
+}
+
+/// Every concrete host of 1..=4 labels over [`LABELS`]: enough to witness any
+/// intersection of the generated patterns (wildcards add at least one label).
+fn universe() -> Vec<String> {
+    let mut out: Vec<String> = LABELS.iter().map(|s| (*s).to_string()).collect();
+    let mut layer = out.clone();
+    for _ in 1..4 {
+        layer = layer
+            .iter()
+            .flat_map(|d| LABELS.iter().map(move |l| format!("{l}.{d}")))
+            .collect();
+        out.extend(layer.iter().cloned());
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn intersection_is_symmetric(a in host_strategy(), b in host_strategy()) {
+        prop_assert_eq!(intersect(&a, &b), intersect(&b, &a));
+    }
+
+    #[test]
+    fn intersection_agrees_with_brute_force(a in host_strategy(), b in host_strategy()) {
+        let hosts = universe();
+        let both: Vec<&String> = hosts.iter().filter(|h| a.matches(h) && b.matches(h)).collect();
+        match intersect(&a, &b) {
+            None => prop_assert!(both.is_empty(), "{a} x {b}: none, but {both:?} match both"),
+            Some(r) => {
+                for h in &hosts {
+                    prop_assert_eq!(r.matches(h), a.matches(h) && b.matches(h), "{} x {} = {} on {}", a, b, r, h);
+                }
+            }
+        }
+    }
+}
