@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod flow;
+pub mod hubble;
 pub mod metrics;
 pub mod redact;
 
@@ -30,4 +32,16 @@ pub enum Error {
     },
     #[error("reading the admin server address: {0}")]
     LocalAddr(#[source] std::io::Error),
+    #[error("invalid flow filter {field} {value:?}: {reason}")]
+    InvalidFilter {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("flow ring capacity {0} is not a power of two minus one (1, 3, 7, ..., 4095)")]
+    InvalidRingCapacity(usize),
+    #[error("reading the Hubble server address: {0}")]
+    HubbleAddr(#[source] std::io::Error),
+    #[error("serving the Hubble observer API: {0}")]
+    Grpc(#[source] tonic::transport::Error),
 }

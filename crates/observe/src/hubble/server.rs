@@ -1,0 +1,273 @@
+//! The Hubble `observer.Observer` gRPC service over a [`FlowRing`].
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::{Stream, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::{Request, Response, Status};
+
+use super::convert::{flow_to_proto, timestamp};
+use super::proto::flow::{LostEvent, LostEventSource};
+use super::proto::observer::observer_server::{Observer, ObserverServer};
+use super::proto::observer::{
+    GetFlowsRequest, GetFlowsResponse, GetNodesRequest, GetNodesResponse, Node,
+    ServerStatusRequest, ServerStatusResponse, Tls, get_flows_response::ResponseTypes,
+};
+use super::proto::relay::NodeState;
+use super::query::FlowQuery;
+use crate::Error;
+use crate::flow::{FlowRing, Recorded, Subscription, SubscriptionEvent};
+
+/// The default listen address (Hubble's port, loopback).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:4244";
+
+/// What the server reports about itself.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Version string for ServerStatus and GetNodes.
+    pub version: String,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            version: format!("portico/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+type FlowStream = Pin<Box<dyn Stream<Item = Result<GetFlowsResponse, Status>> + Send>>;
+
+/// The Observer service implementation.
+#[derive(Debug, Clone)]
+pub struct ObserverService {
+    ring: FlowRing,
+    options: ServerOptions,
+    address: String,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl ObserverService {
+    /// A service over `ring`; `address` is what GetNodes reports, and
+    /// follow streams end when `shutdown` turns true.
+    pub fn new(
+        ring: FlowRing,
+        options: ServerOptions,
+        address: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> ObserverService {
+        ObserverService {
+            ring,
+            options,
+            address,
+            shutdown,
+        }
+    }
+}
+
+fn flow_response(r: &Recorded) -> GetFlowsResponse {
+    GetFlowsResponse {
+        node_name: r.node_name().to_owned(),
+        time: Some(timestamp(r.flow.time)),
+        response_types: Some(ResponseTypes::Flow(flow_to_proto(r))),
+    }
+}
+
+fn lost_response(node: &str, lost: u64) -> GetFlowsResponse {
+    GetFlowsResponse {
+        node_name: node.to_owned(),
+        time: Some(timestamp(SystemTime::now())),
+        response_types: Some(ResponseTypes::LostEvents(LostEvent {
+            source: LostEventSource::HubbleRingBuffer as i32,
+            num_events_lost: lost,
+            cpu: None,
+        })),
+    }
+}
+
+struct Follow {
+    sub: Subscription,
+    query: Arc<FlowQuery>,
+    node: Arc<str>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// New flows matching the query until the ring closes, `until` passes, the
+/// server shuts down or the client goes away (the stream is dropped).
+fn follow_stream(follow: Follow) -> FlowStream {
+    Box::pin(futures::stream::unfold(follow, |mut st| async move {
+        loop {
+            if *st.shutdown.borrow() {
+                return None;
+            }
+            let event = tokio::select! {
+                ev = st.sub.recv() => ev?,
+                changed = st.shutdown.changed() => {
+                    if changed.is_err() || *st.shutdown.borrow() {
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            match event {
+                SubscriptionEvent::Lost(n) => {
+                    tracing::debug!(lost = n, "GetFlows follower lagged");
+                    return Some((Ok(lost_response(&st.node, n)), st));
+                }
+                SubscriptionEvent::Flow(r) => {
+                    if st.query.until.is_some_and(|u| r.flow.time > u) {
+                        return None;
+                    }
+                    if st.query.in_window(&r) && st.query.filters.matches(&r) {
+                        return Some((Ok(flow_response(&r)), st));
+                    }
+                }
+            }
+        }
+    }))
+}
+
+#[tonic::async_trait]
+impl Observer for ObserverService {
+    type GetFlowsStream = FlowStream;
+
+    async fn get_flows(
+        &self,
+        request: Request<GetFlowsRequest>,
+    ) -> Result<Response<FlowStream>, Status> {
+        let query = FlowQuery::from_request(request.get_ref())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let query = Arc::new(query);
+        tracing::debug!(
+            number = query.number,
+            first = query.first,
+            follow = query.follow,
+            "GetFlows"
+        );
+        let follow = query.should_follow(SystemTime::now());
+        let (history, sub) = if follow {
+            let (h, s) = self.ring.subscribe();
+            (h, Some(s))
+        } else {
+            (self.ring.snapshot(), None)
+        };
+        let selected = query.select_history(history);
+        let history_stream = futures::stream::iter(selected).map(|r| Ok(flow_response(&r)));
+        let stream: FlowStream = match sub {
+            Some(sub) => Box::pin(history_stream.chain(follow_stream(Follow {
+                sub,
+                query,
+                node: Arc::clone(self.ring.node_name()),
+                shutdown: self.shutdown.clone(),
+            }))),
+            None => Box::pin(history_stream),
+        };
+        Ok(Response::new(stream))
+    }
+
+    async fn get_nodes(
+        &self,
+        _request: Request<GetNodesRequest>,
+    ) -> Result<Response<GetNodesResponse>, Status> {
+        let st = self.ring.status();
+        let node = Node {
+            name: self.ring.node_name().to_string(),
+            version: self.options.version.clone(),
+            address: self.address.clone(),
+            state: NodeState::NodeConnected as i32,
+            tls: Some(Tls {
+                enabled: false,
+                server_name: String::new(),
+            }),
+            uptime_ns: u64::try_from(st.uptime.as_nanos()).unwrap_or(u64::MAX),
+            num_flows: st.num_flows,
+            max_flows: st.max_flows,
+            seen_flows: st.seen_flows,
+        };
+        Ok(Response::new(GetNodesResponse { nodes: vec![node] }))
+    }
+
+    async fn server_status(
+        &self,
+        _request: Request<ServerStatusRequest>,
+    ) -> Result<Response<ServerStatusResponse>, Status> {
+        let st = self.ring.status();
+        Ok(Response::new(ServerStatusResponse {
+            num_flows: st.num_flows,
+            max_flows: st.max_flows,
+            seen_flows: st.seen_flows,
+            uptime_ns: u64::try_from(st.uptime.as_nanos()).unwrap_or(u64::MAX),
+            num_connected_nodes: Some(1),
+            num_unavailable_nodes: Some(0),
+            unavailable_nodes: Vec::new(),
+            version: self.options.version.clone(),
+        }))
+    }
+}
+
+/// A running Hubble server.
+#[derive(Debug)]
+pub struct HubbleServer {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<(), Error>>,
+}
+
+impl HubbleServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Ends follow streams, stops accepting and waits for the server task.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let _ = self.shutdown.send(true);
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => {
+                tracing::warn!(error = %join, "Hubble server task failed");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Serves the Observer API for `ring` on an already bound listener (bind
+/// [`DEFAULT_ADDR`] unless configured otherwise; port 0 in tests).
+pub fn serve(
+    listener: TcpListener,
+    ring: FlowRing,
+    options: ServerOptions,
+) -> Result<HubbleServer, Error> {
+    let local_addr = listener.local_addr().map_err(Error::HubbleAddr)?;
+    let (tx, rx) = watch::channel(false);
+    let service = ObserverService::new(ring, options, local_addr.to_string(), rx.clone());
+    let mut stop = rx;
+    let task = tokio::spawn(async move {
+        tracing::info!(addr = %local_addr, "Hubble observer API listening");
+        tonic::transport::Server::builder()
+            .add_service(ObserverServer::new(service))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async move {
+                    while !*stop.borrow() {
+                        if stop.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                },
+            )
+            .await
+            .map_err(Error::Grpc)
+    });
+    Ok(HubbleServer {
+        local_addr,
+        shutdown: tx,
+        task,
+    })
+}
