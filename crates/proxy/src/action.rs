@@ -44,7 +44,7 @@ impl Action {
         matched_prefix: Option<&str>,
         upstreams: &Upstreams,
     ) -> Result<Action, Error> {
-        let filters = Filter::compile_all(&action.filters, matched_prefix)?;
+        let filters = Filter::compile_all(&action.filters, matched_prefix, upstreams)?;
         let mut backends = Vec::with_capacity(action.backends.len());
         for b in &action.backends {
             let target = match &b.target {
@@ -54,7 +54,7 @@ impl Action {
                 },
                 BackendTarget::Invalid { reason } => Target::Invalid(reason.as_str().into()),
             };
-            let filters = Filter::compile_all(&b.filters, matched_prefix)?;
+            let filters = Filter::compile_all(&b.filters, matched_prefix, upstreams)?;
             backends.push((b.weight, Backend { target, filters }));
         }
         Ok(Action {

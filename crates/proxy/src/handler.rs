@@ -13,7 +13,7 @@ use portico_ir::AppProtocol;
 use crate::action::Action;
 use crate::bind::ConnCtx;
 use crate::body::Body;
-use crate::filters::Filter;
+use crate::filters::{Cors, Filter};
 use crate::hygiene;
 use crate::local_reply::{is_grpc, reply};
 use crate::metrics::{GaugeGuard, Metrics};
@@ -60,12 +60,22 @@ async fn route(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
+/// What the response phase must add, decided while the request passed
+/// through the filters.
+#[derive(Default)]
+struct ResponsePlan<'a> {
+    /// An allowed cross-origin request: its CORS filter and Origin.
+    cors: Option<(&'a Cors, HeaderValue)>,
+}
+
 /// Applies the request-side filters. `Some` is a response that ends the
-/// request (a redirect).
-fn request_filters(
-    filters: &[Filter],
+/// request (a redirect, a CORS preflight).
+fn request_filters<'a>(
+    ctx: &ConnCtx,
+    filters: &'a [Filter],
     parts: &mut Parts,
     table: &RouteTable,
+    plan: &mut ResponsePlan<'a>,
 ) -> Option<Response<Body>> {
     for f in filters {
         match f {
@@ -79,6 +89,15 @@ fn request_filters(
                     table.scheme,
                     table.port,
                 ));
+            }
+            Filter::Mirror(m) => m.send(parts, &ctx.shared.clients),
+            Filter::Cors(c) => {
+                if Cors::is_preflight(parts) {
+                    return Some(c.preflight(parts));
+                }
+                if let Some(origin) = c.allowed_origin(&parts.headers) {
+                    plan.cors = Some((c, origin));
+                }
             }
             Filter::ResponseHeaders(_) => {}
         }
@@ -104,12 +123,18 @@ async fn forward(
     let shared = &ctx.shared;
     let grpc = action.grpc || is_grpc(&parts.headers);
     ensure_host_header(&mut parts);
-    if let Some(resp) = request_filters(&action.filters, &mut parts, table) {
-        return finish(resp, action, None);
+    let mut plan = ResponsePlan::default();
+    if let Some(resp) = request_filters(ctx, &action.filters, &mut parts, table, &mut plan) {
+        return finish(resp, action, None, &plan);
     }
     let Some(backend) = action.backends.pick() else {
         Metrics::incr(&shared.metrics.invalid_backend_total);
-        return finish(reply(StatusCode::INTERNAL_SERVER_ERROR, grpc), action, None);
+        return finish(
+            reply(StatusCode::INTERNAL_SERVER_ERROR, grpc),
+            action,
+            None,
+            &plan,
+        );
     };
     let cluster = match &backend.target {
         Target::Cluster(c) => c,
@@ -120,11 +145,12 @@ async fn forward(
                 reply(StatusCode::INTERNAL_SERVER_ERROR, grpc),
                 action,
                 Some(backend),
+                &plan,
             );
         }
     };
-    if let Some(resp) = request_filters(&backend.filters, &mut parts, table) {
-        return finish(resp, action, Some(backend));
+    if let Some(resp) = request_filters(ctx, &backend.filters, &mut parts, table, &mut plan) {
+        return finish(resp, action, Some(backend), &plan);
     }
     // WebSocket and other HTTP/1.1 upgrades are tunnelled to HTTP/1.1 upstreams.
     let upgrade =
@@ -172,7 +198,12 @@ async fn forward(
             if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                 let Some(downstream) = downstream_upgrade.take() else {
                     tracing::debug!(cluster = %cluster.id, "upstream switched protocols unasked");
-                    return finish(reply(StatusCode::BAD_GATEWAY, grpc), action, Some(backend));
+                    return finish(
+                        reply(StatusCode::BAD_GATEWAY, grpc),
+                        action,
+                        Some(backend),
+                        &plan,
+                    );
                 };
                 let upstream = hyper::upgrade::on(&mut resp);
                 let (mut rp, _) = resp.into_parts();
@@ -193,7 +224,7 @@ async fn forward(
         Outcome::Broken => reply(StatusCode::BAD_GATEWAY, grpc),
         Outcome::Timeout => reply(StatusCode::GATEWAY_TIMEOUT, grpc),
     };
-    finish(resp, action, Some(backend))
+    finish(resp, action, Some(backend), &plan)
 }
 
 /// The result of one upstream attempt (errors are logged and counted here).
@@ -253,12 +284,20 @@ fn copy_request(parts: &Parts) -> Request<Body> {
     req
 }
 
-/// Response header modifiers: the rule's, then the backend's.
-fn finish(resp: Response<Body>, action: &Action, backend: Option<&Backend>) -> Response<Body> {
+/// Response header modifiers (the rule's, then the backend's) and CORS.
+fn finish(
+    resp: Response<Body>,
+    action: &Action,
+    backend: Option<&Backend>,
+    plan: &ResponsePlan<'_>,
+) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     response_filters(&action.filters, &mut parts);
     if let Some(b) = backend {
         response_filters(&b.filters, &mut parts);
+    }
+    if let Some((cors, origin)) = &plan.cors {
+        cors.decorate(&mut parts.headers, origin.clone());
     }
     Response::from_parts(parts, body)
 }

@@ -1,11 +1,15 @@
 //! HTTPRoute filters, compiled once per routing table. One file per filter.
 
+mod cors;
 mod header_modifier;
+mod mirror;
 mod path_rewrite;
 mod redirect;
 mod url_rewrite;
 
+pub use cors::Cors;
 pub use header_modifier::HeaderModifier;
+pub use mirror::Mirror;
 pub use path_rewrite::PathRewrite;
 pub use redirect::Redirect;
 pub use url_rewrite::UrlRewrite;
@@ -13,6 +17,7 @@ pub use url_rewrite::UrlRewrite;
 use portico_ir::HttpFilter;
 
 use crate::Error;
+use crate::upstream::Upstreams;
 
 #[derive(Clone, Debug)]
 pub enum Filter {
@@ -20,14 +25,17 @@ pub enum Filter {
     ResponseHeaders(HeaderModifier),
     Redirect(Redirect),
     Rewrite(UrlRewrite),
+    Mirror(Mirror),
+    Cors(Cors),
 }
 
 impl Filter {
-    /// Compiles `f`. `Ok(None)` for filters this data plane does not
-    /// implement yet (RequestMirror, CORS): they are skipped, and the
-    /// corresponding features are not claimed.
-    pub fn compile(f: &HttpFilter, matched_prefix: Option<&str>) -> Result<Option<Filter>, Error> {
-        Ok(Some(match f {
+    pub fn compile(
+        f: &HttpFilter,
+        matched_prefix: Option<&str>,
+        upstreams: &Upstreams,
+    ) -> Result<Filter, Error> {
+        Ok(match f {
             HttpFilter::RequestHeaderModifier(m) => {
                 Filter::RequestHeaders(HeaderModifier::compile(m)?)
             }
@@ -38,23 +46,19 @@ impl Filter {
                 Filter::Redirect(Redirect::compile(r, matched_prefix))
             }
             HttpFilter::UrlRewrite(r) => Filter::Rewrite(UrlRewrite::compile(r, matched_prefix)?),
-            HttpFilter::RequestMirror(_) | HttpFilter::Cors(_) => {
-                tracing::debug!(filter = ?std::mem::discriminant(f), "filter not implemented by the data plane yet; skipped");
-                return Ok(None);
-            }
-        }))
+            HttpFilter::RequestMirror(m) => Filter::Mirror(Mirror::compile(m, upstreams)),
+            HttpFilter::Cors(c) => Filter::Cors(Cors::compile(c)),
+        })
     }
 
     pub fn compile_all(
         filters: &[HttpFilter],
         matched_prefix: Option<&str>,
+        upstreams: &Upstreams,
     ) -> Result<Vec<Filter>, Error> {
-        let mut out = Vec::with_capacity(filters.len());
-        for f in filters {
-            if let Some(c) = Filter::compile(f, matched_prefix)? {
-                out.push(c);
-            }
-        }
-        Ok(out)
+        filters
+            .iter()
+            .map(|f| Filter::compile(f, matched_prefix, upstreams))
+            .collect()
     }
 }

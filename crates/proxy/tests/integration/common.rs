@@ -456,3 +456,15 @@ pub async fn request(
     }
     send(&h1_client(), b.body(Full::new(Bytes::new())).unwrap()).await
 }
+
+/// Polls `f` until it holds or the deadline passes.
+pub async fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -178,3 +178,154 @@ async fn url_rewrite_hostname_and_path() {
     assert_eq!(r.json()["path"], "/replaced");
     assert_eq!(r.json()["host"], "orig.example.org");
 }
+
+fn cors_route(
+    path: &str,
+    origins: &[&str],
+    methods: &[&str],
+    headers: &[&str],
+    credentials: bool,
+) -> HttpRoute {
+    let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+    with_filters(
+        route(prefix(path), vec![backend("a", 1)]),
+        vec![HttpFilter::Cors(Cors {
+            allow_origins: own(origins),
+            allow_credentials: credentials,
+            allow_methods: own(methods),
+            allow_headers: own(headers),
+            expose_headers: own(&["x-header-3"]),
+            max_age: Some(3600),
+        })],
+    )
+}
+
+#[tokio::test]
+async fn cors_preflight_answered_by_gateway_and_simple_requests_decorated() {
+    let a = Echo::start("a").await;
+    let gw = Gateway::start(simple(
+        vec![
+            cors_route(
+                "/cors-1",
+                &["https://www.foo.com", "https://*.bar.com"],
+                &["GET", "OPTIONS"],
+                &["x-header-1"],
+                true,
+            ),
+            cors_route("/cors-any", &["*"], &["*"], &["*"], false),
+        ],
+        vec![a.cluster()],
+    ))
+    .await;
+    let addr = gw.addr();
+    let pre = |path: &'static str, origin: &'static str| async move {
+        request(
+            addr,
+            "OPTIONS",
+            "h",
+            path,
+            &[("origin", origin), ("access-control-request-method", "PUT")],
+        )
+        .await
+    };
+    let r = pre("/cors-1", "https://xpto.www.bar.com").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.headers["access-control-allow-origin"],
+        "https://xpto.www.bar.com"
+    );
+    assert_eq!(r.headers["access-control-allow-methods"], "GET, OPTIONS");
+    assert_eq!(r.headers["access-control-allow-credentials"], "true");
+    assert_eq!(r.headers["access-control-max-age"], "3600");
+    let denied = pre("/cors-1", "https://foobar.com").await;
+    assert!(denied.headers.get("access-control-allow-origin").is_none());
+    let any = pre("/cors-any", "https://foobar.com:12345").await;
+    assert_eq!(
+        any.headers["access-control-allow-origin"],
+        "https://foobar.com:12345"
+    );
+    assert_eq!(any.headers["access-control-allow-methods"], "PUT");
+    assert!(
+        any.headers
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    assert_eq!(a.hits(), 0, "preflights never reach the backend");
+
+    let simple_req = request(
+        addr,
+        "GET",
+        "h",
+        "/cors-1",
+        &[("origin", "https://www.foo.com")],
+    )
+    .await;
+    assert_eq!(simple_req.backend(), "a");
+    assert_eq!(
+        simple_req.headers["access-control-allow-origin"],
+        "https://www.foo.com"
+    );
+    assert_eq!(
+        simple_req.headers["access-control-expose-headers"],
+        "x-header-3"
+    );
+    let other = request(
+        addr,
+        "GET",
+        "h",
+        "/cors-1",
+        &[("origin", "https://foobar.com")],
+    )
+    .await;
+    assert_eq!(other.backend(), "a");
+    assert!(other.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn request_mirror_copies_without_delaying() {
+    let a = Echo::start("a").await;
+    let m1 = Echo::start("m1").await;
+    let m2 = Echo::start("m2").await;
+    let never = Echo::start("never").await;
+    let mirror = |name: &str, numerator| {
+        HttpFilter::RequestMirror(RequestMirror {
+            target: BackendTarget::Cluster(cluster_id(name)),
+            numerator,
+            denominator: 100,
+        })
+    };
+    let gw = Gateway::start(simple(
+        vec![
+            with_filters(
+                route(prefix("/mirror"), vec![backend("a", 1)]),
+                vec![
+                    HttpFilter::RequestHeaderModifier(HeaderModifier {
+                        set: kv(&[("x-before-mirror", "1")]),
+                        ..Default::default()
+                    }),
+                    mirror("m1", 100),
+                    mirror("m2", 100),
+                    mirror("never", 0),
+                ],
+            ),
+            with_filters(
+                route(prefix("/invalid-mirror"), vec![backend("a", 1)]),
+                vec![HttpFilter::RequestMirror(RequestMirror {
+                    target: BackendTarget::Invalid { reason: "x".into() },
+                    numerator: 1,
+                    denominator: 1,
+                })],
+            ),
+        ],
+        vec![a.cluster(), m1.cluster(), m2.cluster(), never.cluster()],
+    ))
+    .await;
+    let r = get(gw.addr(), "h", "/mirror/x").await;
+    assert_eq!(r.backend(), "a");
+    eventually("both mirrors received the copy", || {
+        m1.hits() == 1 && m2.hits() == 1
+    })
+    .await;
+    assert_eq!(get(gw.addr(), "h", "/invalid-mirror").await.backend(), "a");
+    assert_eq!(never.hits(), 0);
+}
