@@ -1,0 +1,107 @@
+//! `portico run --config DIR`: serve the objects of a directory.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use portico_observe::{AdminServer, ConfigMetrics};
+use portico_proxy::{Proxy, ProxyConfig};
+use portico_translate::Options;
+use prometheus_client::registry::Registry;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::AdminArg;
+use crate::reload::Reloader;
+use crate::state::Published;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Directory of YAML files (multi-document, watched).
+    #[arg(short = 'c', long, value_name = "DIR")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub admin: AdminArg,
+    /// Write the bound admin address to FILE once listening (use with `--admin 127.0.0.1:0`).
+    #[arg(long, value_name = "FILE")]
+    pub admin_addr_file: Option<PathBuf>,
+    /// Quiet time after a file change before reloading.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub debounce: Duration,
+    /// How long shutdown waits for in-flight requests.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+}
+
+pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.config.is_dir(),
+        "--config {}: not a directory",
+        args.config.display()
+    );
+    let mut registry = Registry::default();
+    let metrics = ConfigMetrics::register(&mut registry);
+    let proxy = Proxy::new(ProxyConfig::default());
+    crate::proxy_metrics::register(&mut registry, proxy.metrics().clone());
+    let published = Arc::new(Published::default());
+
+    let admin = AdminServer::bind(args.admin.addr, published.clone(), Arc::new(registry))
+        .await
+        .context("starting the admin server")?;
+    if let Some(file) = &args.admin_addr_file {
+        write_atomically(file, &admin.local_addr().to_string())?;
+    }
+
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut reloader = Reloader::new(Options::default(), proxy.clone(), metrics, published);
+
+    let mut states = portico_file::watch(&args.config, args.debounce)
+        .await
+        .with_context(|| format!("watching {}", args.config.display()))?;
+    let first = states.borrow_and_update().clone();
+    reloader.reload(&first).await;
+
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("SIGINT: shutting down");
+                break;
+            }
+            _ = sigterm.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                break;
+            }
+            changed = states.changed() => {
+                if changed.is_err() {
+                    tracing::error!("the configuration watch stopped; serving the last configuration");
+                    wait_for_shutdown(&mut sigterm).await;
+                    break;
+                }
+                let state = states.borrow_and_update().clone();
+                reloader.reload(&state).await;
+            }
+        }
+    }
+
+    proxy.shutdown(args.drain_timeout).await;
+    admin.shutdown(Duration::from_secs(2)).await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_shutdown(sigterm: &mut Signal) {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm.recv() => {}
+    }
+}
+
+/// Writes `content` to `path` through a temporary file and a rename, so a
+/// reader never sees a partial address.
+fn write_atomically(path: &Path, content: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, content).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every check Portico's CI runs: formatting, clippy, all tests.
+# Works on a fresh clone as root; installs only what the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# --- prerequisites -----------------------------------------------------------
+# aws-lc-rs (TLS) builds its C code with a C compiler.
+need_pkgs=()
+command -v cc >/dev/null 2>&1 || need_pkgs+=(build-essential)
+if ((${#need_pkgs[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${need_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
+  else
+    echo "missing: ${need_pkgs[*]} (install them, or run as root on Debian/Ubuntu)" >&2
+    exit 1
+  fi
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install the Rust toolchain (rustup.rs)" >&2; exit 1; }
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+# --- shared upstream material (Gateway API CRDs and conformance manifests) ----
+export PORTICO_SHARED_DIR=${PORTICO_SHARED_DIR:-$(cd .. && pwd)/shared}
+if [[ ! -d "$PORTICO_SHARED_DIR/gateway-api" ]]; then
+  echo "error: $PORTICO_SHARED_DIR/gateway-api not found." >&2
+  echo "Portico's tests read the upstream Gateway API v1.6.1 CRDs and conformance manifests from" >&2
+  echo "../shared/gateway-api next to the repository (or set PORTICO_SHARED_DIR)." >&2
+  exit 1
+fi
+
+# --- checks ------------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+if cargo nextest --version >/dev/null 2>&1; then
+  say "cargo nextest run"
+  cargo nextest run --workspace
+else
+  say "cargo test"
+  cargo test --workspace --all-targets
+fi
+
+say "doctests"
+cargo test --workspace --doc
+
+say "all checks passed"
