@@ -1,15 +1,41 @@
 #!/usr/bin/env bash
-# Regenerates crates/model/src/gen/ from the upstream Gateway API v1.6.1 CRDs
-# (experimental channel: a superset of standard) with kopium, one module per
-# served version. Needs `cargo install kopium --locked` (0.24.1) and python3-yaml.
+# Regenerates crates/model/src/generated/ from the upstream Gateway API v1.6.1
+# CRDs (experimental channel: a superset of standard) with kopium, one module
+# per served version, plus defaults.json: the OpenAPI `default`s of each kind's
+# v1 schema (pruned to the branches that hold one), which the loader applies as
+# the API server does. Needs `cargo install kopium --locked` (0.24.1) and
+# python3-yaml.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 crds=${CRDS:-$here/../shared/gateway-api/crds/experimental-install.yaml}
 out=$here/crates/model/src/generated
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 python3 - "$crds" "$tmp" <<'PY'
-import sys, yaml
+import json, sys, yaml
 src, tmp = sys.argv[1], sys.argv[2]
+
+def prune(schema):
+    """Keeps only the parts of a schema that lead to a `default`:
+    {"default": value, "properties": {...}, "items": node, "additionalProperties": node}."""
+    if not isinstance(schema, dict):
+        return None
+    node = {}
+    if "default" in schema:
+        node["default"] = schema["default"]
+    props = {}
+    for name, sub in sorted((schema.get("properties") or {}).items()):
+        pruned = prune(sub)
+        if pruned:
+            props[name] = pruned
+    if props:
+        node["properties"] = props
+    for key in ("items", "additionalProperties"):
+        pruned = prune(schema.get(key))
+        if pruned:
+            node[key] = pruned
+    return node
+
+defaults = {}
 for doc in yaml.safe_load_all(open(src)):
     if not doc or doc.get("kind") != "CustomResourceDefinition":
         continue
@@ -17,10 +43,20 @@ for doc in yaml.safe_load_all(open(src)):
         continue
     plural = doc["spec"]["names"]["plural"]
     served = [v["name"] for v in doc["spec"]["versions"] if v.get("served")]
+    by_name = {v["name"]: v for v in doc["spec"]["versions"] if v.get("served")}
+    main = by_name.get("v1") or next(
+        (v for v in doc["spec"]["versions"] if v.get("storage")), None)
+    if main is not None:
+        pruned = prune(main["schema"]["openAPIV3Schema"])
+        if pruned:
+            defaults[doc["spec"]["names"]["kind"]] = pruned
     with open(f"{tmp}/{plural}.yaml", "w") as f:
         yaml.safe_dump(doc, f)
     with open(f"{tmp}/{plural}.versions", "w") as f:
         f.write(" ".join(served))
+with open(f"{tmp}/defaults.json", "w") as f:
+    json.dump(defaults, f, indent=1, sort_keys=True)
+    f.write("\n")
 PY
 rm -rf "$out"; mkdir -p "$out"
 declare -A versions
@@ -41,6 +77,7 @@ done
     echo "}"
   done
 } > "$out/mod.rs"
+cp "$tmp/defaults.json" "$out/defaults.json"
 # Keep the header reproducible: drop the temporary directory from kopium's command line.
 sed -i -E "s#-f [^ ]*/([a-z]+\.yaml)#-f \1#" "$out"/*/*.rs
 echo "generated: $(find "$out" -name '*.rs' | wc -l) files"

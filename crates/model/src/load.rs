@@ -7,13 +7,18 @@
 //! Errors from that last step carry the JSON path of the failing field, which
 //! is mapped back to the field's line and column.
 //!
-//! Defaults and determinism: translation must give the same result for the
+//! Field defaults: the API server's defaults for each kind are applied (CRD
+//! schema defaults for Gateway API kinds, the core defaults translation
+//! relies on), so objects from files look like objects from a cluster.
+//!
+//! Metadata defaults and determinism: translation must give the same result for the
 //! same files, so the loader never reads the clock. A missing
 //! `metadata.creationTimestamp` becomes [`DEFAULT_CREATION_TIMESTAMP`] (the
 //! Unix epoch) and a missing `metadata.generation` becomes 1; [`Document::defaulted`]
 //! says which were filled in, so a source that knows more (the directory
 //! watcher: first-seen order, spec changes across reloads) can replace them.
 
+mod defaults;
 mod kinds;
 mod node;
 mod split;
@@ -314,6 +319,7 @@ impl Cx<'_> {
         let name = read_name(map, info.namespaced);
 
         let (_, version) = kinds::split_api_version(&api_version);
+        defaults::apply(info.kind, &mut value);
         let input = value.clone();
         match info.build(value, version) {
             Ok(mut object) => {

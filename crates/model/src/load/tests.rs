@@ -371,3 +371,51 @@ fn duplicate_keys_are_syntax_errors_without_parser_advice() {
         "YAML syntax error: duplicate mapping key: name"
     );
 }
+
+#[test]
+fn api_server_defaults_are_applied() {
+    let text = "\
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata:
+  name: r
+spec:
+  parentRefs:
+  - name: gw
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: s
+spec:
+  ports:
+  - port: 80
+";
+    let loaded = load(text);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let Object::HttpRoute(route) = &loaded.documents[0].object else {
+        panic!("a route");
+    };
+    let parent = &route.spec.parent_refs.as_ref().expect("parents")[0];
+    assert_eq!(parent.kind.as_deref(), Some("Gateway"));
+    let json = loaded.documents[0].object.to_json();
+    assert_eq!(
+        json["spec"]["rules"][0]["matches"][0]["path"]["value"], "/",
+        "{json}"
+    );
+    let Object::Service(svc) = &loaded.documents[1].object else {
+        panic!("a service");
+    };
+    let port = &svc
+        .spec
+        .as_ref()
+        .expect("spec")
+        .ports
+        .as_ref()
+        .expect("ports")[0];
+    assert_eq!(port.protocol.as_deref(), Some("TCP"));
+    assert_eq!(
+        port.target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80))
+    );
+}
