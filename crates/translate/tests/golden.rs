@@ -6,6 +6,9 @@
 //! the expectations; review every rewritten file against the spec before
 //! committing it: a golden file is a claim that the output is right.
 //!
+//! `PORTICO_GOLDEN=<substring>` runs (and blesses) only the cases whose
+//! directory name contains the substring, e.g. `PORTICO_GOLDEN=gateway-`.
+//!
 //! Input placeholders: `{GATEWAY_CLASS_NAME}`, `{GATEWAY_CONTROLLER_NAME}` (as
 //! upstream), and `{TLS_CRT}` / `{TLS_KEY}`: base64 of a certificate and key
 //! generated for the run (SANs `*.example.com`, `example.com`). PEM material
@@ -26,6 +29,12 @@ fn cases() -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.join("input.yaml").is_file())
         .collect();
+    if let Ok(filter) = std::env::var("PORTICO_GOLDEN") {
+        cases.retain(|c| {
+            c.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&filter))
+        });
+    }
     cases.sort();
     cases
 }

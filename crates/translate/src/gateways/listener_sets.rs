@@ -42,18 +42,7 @@ pub fn attached<'a>(
         .iter()
         .filter(|s| targets(s, gateway))
         .collect();
-    sets.sort_by(|a, b| {
-        (
-            &a.metadata.creation_timestamp,
-            &a.metadata.namespace,
-            &a.metadata.name,
-        )
-            .cmp(&(
-                &b.metadata.creation_timestamp,
-                &b.metadata.namespace,
-                &b.metadata.name,
-            ))
-    });
+    sets.sort_by(|a, b| super::age_key(&a.metadata).cmp(&super::age_key(&b.metadata)));
     sets.into_iter()
         .map(|set| {
             let namespace = set.metadata.namespace.clone().unwrap_or_default();

@@ -52,18 +52,7 @@ pub fn build(
         .iter()
         .filter(|g| classes.contains(&g.spec.gateway_class_name))
         .collect();
-    gateways.sort_by(|a, b| {
-        (
-            &a.metadata.creation_timestamp,
-            &a.metadata.namespace,
-            &a.metadata.name,
-        )
-            .cmp(&(
-                &b.metadata.creation_timestamp,
-                &b.metadata.namespace,
-                &b.metadata.name,
-            ))
-    });
+    gateways.sort_by(|a, b| age_key(&a.metadata).cmp(&age_key(&b.metadata)));
     let pools: Vec<ipam::Pool> = snapshot
         .address_pools
         .iter()
@@ -76,6 +65,25 @@ pub fn build(
         .zip(outcomes)
         .map(|(gw, addr)| build_one(snapshot, &namespaces, gw, addr, mixed_tls, statuses))
         .collect()
+}
+
+/// Precedence and allocation order: oldest first (objects without a
+/// creationTimestamp, as in standalone files, after dated ones), then
+/// namespace/name.
+pub fn age_key(
+    meta: &portico_model::core::ObjectMeta,
+) -> (
+    bool,
+    Option<&portico_model::core::Time>,
+    Option<&str>,
+    Option<&str>,
+) {
+    (
+        meta.creation_timestamp.is_none(),
+        meta.creation_timestamp.as_ref(),
+        meta.namespace.as_deref(),
+        meta.name.as_deref(),
+    )
 }
 
 fn build_one(
@@ -226,7 +234,12 @@ fn build_one(
         ));
     }
     let status = GatewayStatus {
-        addresses: report::addresses(&addr.addresses),
+        // An unaccepted Gateway serves nothing, so it claims no address.
+        addresses: if not_accepted.is_none() {
+            report::addresses(&addr.addresses)
+        } else {
+            Vec::new()
+        },
         conditions,
         listeners: own_refs.iter().map(|l| listener_status(l)).collect(),
         attached_listener_sets: (listener_sets::gateway_allows_any(gw) || !sets.is_empty())
@@ -239,7 +252,11 @@ fn build_one(
         namespace,
         name,
         generation,
-        addresses: addr.addresses,
+        addresses: if gateway_accepted {
+            addr.addresses
+        } else {
+            Vec::new()
+        },
         listeners: evals
             .into_iter()
             .map(|l| ListenerCtx {
