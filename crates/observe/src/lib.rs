@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod collector;
 pub mod flow;
 pub mod hubble;
 pub mod metrics;
