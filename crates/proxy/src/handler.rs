@@ -15,6 +15,7 @@ use crate::bind::ConnCtx;
 use crate::body::Body;
 use crate::filters::{Cors, Filter};
 use crate::hygiene;
+use crate::lb::client_hash;
 use crate::local_reply::{is_grpc, reply};
 use crate::metrics::{GaugeGuard, Metrics};
 use crate::router::{RouteTable, host};
@@ -90,7 +91,7 @@ fn request_filters<'a>(
                     table.port,
                 ));
             }
-            Filter::Mirror(m) => m.send(parts, &ctx.shared.clients),
+            Filter::Mirror(m) => m.send(parts, &ctx.shared.clients, client_hash(ctx.peer.ip())),
             Filter::Cors(c) => {
                 if Cors::is_preflight(parts) {
                     return Some(c.preflight(parts));
@@ -243,7 +244,12 @@ async fn attempt(
     req: Request<Body>,
 ) -> Outcome {
     let metrics = &ctx.shared.metrics;
-    let Some(endpoint) = cluster.pick() else {
+    let hash = if cluster.wants_hash() {
+        client_hash(ctx.peer.ip())
+    } else {
+        0
+    };
+    let Some(endpoint) = cluster.pick(hash) else {
         return Outcome::NoEndpoint;
     };
     let guard = InflightGuard::new(Arc::clone(&endpoint));

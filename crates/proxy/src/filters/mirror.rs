@@ -42,15 +42,15 @@ impl Mirror {
     }
 
     /// Sends a copy of the request head in the background; never delays or
-    /// affects the main request.
-    pub fn send(&self, parts: &Parts, clients: &Clients) {
+    /// affects the main request. `hash` keys Maglev mirror clusters.
+    pub fn send(&self, parts: &Parts, clients: &Clients, hash: u64) {
         let Some(cluster) = self.cluster.clone() else {
             return;
         };
         if !self.sampled() {
             return;
         }
-        let Some(endpoint) = cluster.pick() else {
+        let Some(endpoint) = cluster.pick(hash) else {
             return;
         };
         let mut req = Request::new(Body::Empty);

@@ -3,10 +3,12 @@
 //! endpoint's in-flight request count.
 
 mod least_request;
+mod maglev;
 mod random;
 mod round_robin;
 
 pub use least_request::LeastRequest;
+pub use maglev::{MaglevTable, client_hash};
 pub use random::Random;
 pub use round_robin::RoundRobin;
 
@@ -25,9 +27,8 @@ impl Balancer {
             LbAlgorithm::RoundRobin => Balancer::RoundRobin(RoundRobin::default()),
             LbAlgorithm::Random => Balancer::Random(Random),
             LbAlgorithm::LeastRequest => Balancer::LeastRequest(LeastRequest),
-            // Seam: Maglev needs a per-request hash key (session/header) and
-            // the shared table from crates/maglev; until it is wired in, the
-            // proxy balances these clusters round robin.
+            // Maglev picks from a per-endpoint-set table (see
+            // `cluster.rs`); round robin covers the moments without one.
             LbAlgorithm::Maglev => Balancer::RoundRobin(RoundRobin::default()),
         }
     }

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use portico_ir::{AppProtocol, Cluster, ClusterId, Endpoint, LbAlgorithm};
 
 use super::endpoint::EndpointState;
-use crate::lb::Balancer;
+use crate::lb::{Balancer, MaglevTable};
 
 #[derive(Debug)]
 pub struct ClusterState {
@@ -29,6 +29,8 @@ pub struct Endpoints {
     all: Vec<Arc<EndpointState>>,
     /// Those eligible for new requests.
     usable: Vec<Arc<EndpointState>>,
+    /// Maglev clusters: the lookup table over `usable`.
+    maglev: Option<MaglevTable>,
 }
 
 impl ClusterState {
@@ -71,20 +73,37 @@ impl ClusterState {
             }
             all.push(state);
         }
+        let maglev = match self.algorithm {
+            LbAlgorithm::Maglev => {
+                let addrs: Vec<SocketAddr> = usable.iter().map(|e| e.address).collect();
+                MaglevTable::build(&addrs)
+            }
+            _ => None,
+        };
         self.endpoints.store(Arc::new(Endpoints {
             spec: spec.to_vec(),
             all,
             usable,
+            maglev,
         }));
     }
 
     /// The endpoint for the next request, `None` when none is usable.
-    pub fn pick(&self) -> Option<Arc<EndpointState>> {
+    /// `hash` keys consistent-hashing clusters (Maglev); others ignore it.
+    pub fn pick(&self, hash: u64) -> Option<Arc<EndpointState>> {
         let eps = self.endpoints.load();
-        let i = self
-            .balancer
-            .pick(eps.usable.len(), |i| eps.usable[i].active())?;
+        let i = match &eps.maglev {
+            Some(table) => table.pick(hash)?,
+            None => self
+                .balancer
+                .pick(eps.usable.len(), |i| eps.usable[i].active())?,
+        };
         eps.usable.get(i).cloned()
+    }
+
+    /// Whether [`ClusterState::pick`] uses its `hash` argument.
+    pub fn wants_hash(&self) -> bool {
+        self.algorithm == LbAlgorithm::Maglev
     }
 
     pub fn usable_count(&self) -> usize {
@@ -140,10 +159,10 @@ mod tests {
         ]));
         assert_eq!(c.usable_count(), 1);
         for _ in 0..5 {
-            assert_eq!(c.pick().unwrap().address, "10.0.0.1:80".parse().unwrap());
+            assert_eq!(c.pick(0).unwrap().address, "10.0.0.1:80".parse().unwrap());
         }
         c.set_endpoints(&[]);
-        assert!(c.pick().is_none());
+        assert!(c.pick(0).is_none());
     }
 
     #[test]
@@ -157,6 +176,26 @@ mod tests {
         let after = c.endpoint("10.0.0.1:80".parse().unwrap()).unwrap();
         assert!(Arc::ptr_eq(&before, &after));
         assert_eq!(c.usable_count(), 2);
+    }
+
+    #[test]
+    fn maglev_is_sticky_per_hash() {
+        let mut spec = cluster(vec![
+            ep("10.0.0.1:80", true, false),
+            ep("10.0.0.2:80", true, false),
+            ep("10.0.0.3:80", true, false),
+        ]);
+        spec.lb = LbAlgorithm::Maglev;
+        let c = ClusterState::new(&spec);
+        assert!(c.wants_hash());
+        for h in [1u64, 42, 7_000_000_007] {
+            let first = c.pick(h).unwrap().address;
+            assert!((0..5).all(|_| c.pick(h).unwrap().address == first));
+        }
+        let spread: std::collections::HashSet<_> = (0..200u64)
+            .map(|h| c.pick(h * 7919).unwrap().address)
+            .collect();
+        assert_eq!(spread.len(), 3, "all endpoints get some hashes");
     }
 
     #[test]

@@ -363,3 +363,25 @@ async fn retries_give_up_after_attempts_and_retry_connect_errors() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+#[tokio::test]
+async fn maglev_cluster_keeps_a_client_on_one_endpoint() {
+    let a = Echo::start("a").await;
+    let b = Echo::start("b").await;
+    let c = Echo::start("c").await;
+    let mut svc = cluster("svc", vec![a.endpoint(), b.endpoint(), c.endpoint()]);
+    svc.lb = LbAlgorithm::Maglev;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("svc", 1)])],
+        vec![svc],
+    ))
+    .await;
+    let first = get(gw.addr(), "h", "/").await.backend();
+    for _ in 0..10 {
+        assert_eq!(
+            get(gw.addr(), "h", "/").await.backend(),
+            first,
+            "same client IP, same endpoint"
+        );
+    }
+}
