@@ -5,12 +5,15 @@
 //!   and live [`Subscription`]s.
 //! - [`filter`]: [`FilterSpec`] → [`FlowFilter`] / [`FilterSet`] with
 //!   Hubble's whitelist/blacklist semantics.
+//! - [`metrics`]: Hubble's Prometheus families fed by the ring.
 
 pub mod filter;
+pub mod metrics;
 pub mod record;
 pub mod ring;
 
 pub use filter::{EventTypeSpec, FilterSet, FilterSpec, FlowFilter, IpVersion, Side, WorkloadSpec};
+pub use metrics::HubbleMetrics;
 pub use record::{
     DropReason, Endpoint, EventType, Flow, GatewayRef, GrpcInfo, HttpInfo, IpInfo, L7Record,
     L7Type, Layer4, Layer7, RouteRef, ServiceRef, TcpFlags, TlsInfo, TracePoint, TrafficDirection,

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
+use super::metrics::HubbleMetrics;
 use super::record::Flow;
 use crate::Error;
 
@@ -37,6 +38,9 @@ pub struct RingConfig {
     pub subscriber_buffer: usize,
     /// Name reported for flows that carry no node name.
     pub node_name: Arc<str>,
+    /// Hubble metrics updated by every emitted flow and every subscriber
+    /// lag (see [`HubbleMetrics::register`]).
+    pub metrics: Option<HubbleMetrics>,
 }
 
 impl Default for RingConfig {
@@ -45,6 +49,7 @@ impl Default for RingConfig {
             capacity: DEFAULT_CAPACITY,
             subscriber_buffer: DEFAULT_SUBSCRIBER_BUFFER,
             node_name: Arc::from("portico"),
+            metrics: None,
         }
     }
 }
@@ -109,6 +114,16 @@ struct Shared {
     boot: u64,
     started: SystemTime,
     node_name: Arc<str>,
+    metrics: Option<HubbleMetrics>,
+}
+
+impl Shared {
+    fn count_lost(&self, n: u64) {
+        self.lost.fetch_add(n, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.lost(n);
+        }
+    }
 }
 
 /// The flow ring. Cloning shares the same ring.
@@ -149,6 +164,7 @@ impl FlowRing {
                 boot,
                 started: SystemTime::now(),
                 node_name: config.node_name,
+                metrics: config.metrics,
             }),
         })
     }
@@ -234,6 +250,9 @@ impl FlowSink {
         let Some(shared) = &self.shared else {
             return;
         };
+        if let Some(m) = &shared.metrics {
+            m.observe(&flow);
+        }
         let seq = shared.seen.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(Recorded {
             seq,
@@ -284,7 +303,7 @@ impl Subscription {
         match self.rx.recv().await {
             Ok(entry) => Some(SubscriptionEvent::Flow(entry)),
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                self.shared.lost.fetch_add(n, Ordering::Relaxed);
+                self.shared.count_lost(n);
                 tracing::debug!(lost = n, "flow subscriber fell behind");
                 Some(SubscriptionEvent::Lost(n))
             }
@@ -297,7 +316,7 @@ impl Subscription {
         match self.rx.try_recv() {
             Ok(entry) => Some(SubscriptionEvent::Flow(entry)),
             Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                self.shared.lost.fetch_add(n, Ordering::Relaxed);
+                self.shared.count_lost(n);
                 Some(SubscriptionEvent::Lost(n))
             }
             Err(_) => None,
@@ -409,6 +428,37 @@ mod tests {
             Some(SubscriptionEvent::Flow(e)) => assert_eq!(e.flow.proxy_port, 96),
             other => panic!("expected flow 96, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn ring_feeds_hubble_metrics_on_emit_and_lag() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = HubbleMetrics::register(&mut registry);
+        let r = FlowRing::new(RingConfig {
+            capacity: 7,
+            subscriber_buffer: 2,
+            metrics: Some(metrics),
+            ..RingConfig::default()
+        })
+        .expect("ring");
+        let (_, mut sub) = r.subscribe();
+        let sink = r.sink();
+        for p in 0..5 {
+            sink.emit(flow(p));
+        }
+        assert!(matches!(sub.try_recv(), Some(SubscriptionEvent::Lost(3))));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(
+            text.contains(
+                r#"hubble_flows_processed_total{type="L7",subtype="",verdict="FORWARDED"} 5"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hubble_lost_events_total{source="HUBBLE_RING_BUFFER"} 3"#),
+            "{text}"
+        );
     }
 
     #[test]
