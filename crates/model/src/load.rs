@@ -20,6 +20,7 @@
 
 mod defaults;
 mod kinds;
+mod names;
 mod node;
 mod split;
 mod strict;
@@ -317,6 +318,11 @@ impl Cx<'_> {
             }
         };
         let name = read_name(map, info.namespaced);
+        if let Err((pointer, message)) = check_names(map, &kind, info.namespaced) {
+            out.errors
+                .push(self.invalid(self.locate(index, pointer), Some(&kind), name, message));
+            return;
+        }
 
         let (_, version) = kinds::split_api_version(&api_version);
         defaults::apply(info.kind, &mut value);
@@ -404,6 +410,25 @@ fn read_name(map: &Map<String, Value>, namespaced: bool) -> Option<String> {
         (true, None) => Some(format!("default/{name}")),
         (false, _) => Some(name.to_string()),
     }
+}
+
+/// Name and namespace follow the API server's rules.
+fn check_names(
+    map: &Map<String, Value>,
+    kind: &str,
+    namespaced: bool,
+) -> Result<(), (&'static str, String)> {
+    let meta = map.get("metadata");
+    let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str);
+    if let Some(name) = field("name") {
+        names::check(names::name_rule(kind), name)
+            .map_err(|e| ("/metadata/name", format!("metadata.name: {e}")))?;
+    }
+    if namespaced && let Some(ns) = field("namespace") {
+        names::check(names::NameRule::Label, ns)
+            .map_err(|e| ("/metadata/namespace", format!("metadata.namespace: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Checks the name and fills in what the API server would.

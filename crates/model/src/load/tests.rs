@@ -419,3 +419,21 @@ spec:
         Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80))
     );
 }
+
+#[test]
+fn invalid_names_are_located_errors() {
+    let loaded = load(&GATEWAY.replace("name: gw", "name: My_Gateway"));
+    assert_eq!(loaded.errors.len(), 1);
+    let err = &loaded.errors[0];
+    assert_eq!((err.location.line, err.location.column), (4, 9), "{err}");
+    assert!(
+        err.message
+            .starts_with("metadata.name: invalid value \"My_Gateway\""),
+        "{err}"
+    );
+    let loaded = load("apiVersion: v1\nkind: Service\nmetadata:\n  name: 1svc\n");
+    assert_eq!(loaded.errors.len(), 1, "Service names are DNS-1035 labels");
+    let loaded = load("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: a.b\n");
+    assert_eq!(loaded.errors.len(), 1);
+    assert_eq!(loaded.errors[0].location.line, 5);
+}
