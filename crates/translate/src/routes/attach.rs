@@ -5,6 +5,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use portico_ir::{Cluster, ClusterId, HostMatch, HttpRoute, VirtualHost};
 use portico_model::Snapshot;
+use portico_model::gateway::{
+    GrpcRouteUseDefaultGateways, HttpRouteUseDefaultGateways, TcpRouteUseDefaultGateways,
+    TlsRouteUseDefaultGateways, UdpRouteUseDefaultGateways,
+};
 
 use super::backends::{backend_ref, build_cluster};
 use super::compiled::Compiled;
@@ -141,7 +145,15 @@ fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> 
             RouteKind::Http,
             &r.metadata,
             r.spec.hostnames.clone().unwrap_or_default(),
-            parent_refs!(r.spec.parent_refs),
+            parents(
+                index,
+                &r.metadata,
+                parent_refs!(r.spec.parent_refs),
+                matches!(
+                    r.spec.use_default_gateways,
+                    Some(HttpRouteUseDefaultGateways::All)
+                ),
+            ),
         );
         let compiled = http::compile(index, &meta, r);
         push(meta, compiled);
@@ -151,7 +163,15 @@ fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> 
             RouteKind::Grpc,
             &r.metadata,
             r.spec.hostnames.clone().unwrap_or_default(),
-            parent_refs!(r.spec.parent_refs),
+            parents(
+                index,
+                &r.metadata,
+                parent_refs!(r.spec.parent_refs),
+                matches!(
+                    r.spec.use_default_gateways,
+                    Some(GrpcRouteUseDefaultGateways::All)
+                ),
+            ),
         );
         let compiled = grpc::compile(index, &meta, r);
         push(meta, compiled);
@@ -161,7 +181,15 @@ fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> 
             RouteKind::Tls,
             &r.metadata,
             r.spec.hostnames.clone(),
-            parent_refs!(r.spec.parent_refs),
+            parents(
+                index,
+                &r.metadata,
+                parent_refs!(r.spec.parent_refs),
+                matches!(
+                    r.spec.use_default_gateways,
+                    Some(TlsRouteUseDefaultGateways::All)
+                ),
+            ),
         );
         let refs = r.spec.rules.iter().flat_map(|rule| {
             rule.backend_refs
@@ -176,7 +204,15 @@ fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> 
             RouteKind::Tcp,
             &r.metadata,
             Vec::new(),
-            parent_refs!(r.spec.parent_refs),
+            parents(
+                index,
+                &r.metadata,
+                parent_refs!(r.spec.parent_refs),
+                matches!(
+                    r.spec.use_default_gateways,
+                    Some(TcpRouteUseDefaultGateways::All)
+                ),
+            ),
         );
         let refs = r.spec.rules.iter().flat_map(|rule| {
             rule.backend_refs
@@ -191,7 +227,15 @@ fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> 
             RouteKind::Udp,
             &r.metadata,
             Vec::new(),
-            parent_refs!(r.spec.parent_refs),
+            parents(
+                index,
+                &r.metadata,
+                parent_refs!(r.spec.parent_refs),
+                matches!(
+                    r.spec.use_default_gateways,
+                    Some(UdpRouteUseDefaultGateways::All)
+                ),
+            ),
         );
         let refs = r.spec.rules.iter().flat_map(|rule| {
             rule.backend_refs
@@ -202,6 +246,20 @@ fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> 
         push(meta, compiled);
     }
     entries
+}
+
+/// The route's parentRefs, plus the default Gateways when it asks for them.
+fn parents(
+    index: &Index<'_>,
+    meta: &portico_model::core::ObjectMeta,
+    mut refs: Vec<crate::status::ParentReference>,
+    use_default_gateways: bool,
+) -> Vec<crate::status::ParentReference> {
+    if use_default_gateways {
+        let ns = meta.namespace.as_deref().unwrap_or("default");
+        index.add_default_gateways(ns, &mut refs);
+    }
+    refs
 }
 
 fn resolved_refs(compiled: &Compiled<'_>, generation: i64) -> Condition {

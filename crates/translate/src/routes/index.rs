@@ -3,8 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use portico_model::Snapshot;
 use portico_model::core::{EndpointSlice, Service};
+use portico_model::gateway::GatewayDefaultScope;
+use portico_model::{GATEWAY_GROUP, Snapshot};
+
+use super::view::ParentTarget;
+use crate::status::ParentReference;
 
 use crate::Options;
 use crate::reference_grant::GrantIndex;
@@ -22,6 +26,8 @@ pub struct Index<'s> {
     our_gateways: HashSet<(&'s str, &'s str)>,
     /// ListenerSets whose parent Gateway is one of ours.
     our_listener_sets: HashSet<(&'s str, &'s str)>,
+    /// Our Gateways with `spec.defaultScope: All`, sorted (experimental).
+    default_gateways: Vec<(&'s str, &'s str)>,
 }
 
 fn ns(meta: &portico_model::core::ObjectMeta) -> &str {
@@ -65,6 +71,14 @@ impl<'s> Index<'s> {
             .filter(|g| our_classes.contains(g.spec.gateway_class_name.as_str()))
             .filter_map(|g| Some((ns(&g.metadata), g.metadata.name.as_deref()?)))
             .collect();
+        let mut default_gateways: Vec<(&str, &str)> = snapshot
+            .gateways
+            .iter()
+            .filter(|g| matches!(g.spec.default_scope, Some(GatewayDefaultScope::All)))
+            .filter_map(|g| Some((ns(&g.metadata), g.metadata.name.as_deref()?)))
+            .filter(|key| our_gateways.contains(key))
+            .collect();
+        default_gateways.sort_unstable();
         let our_listener_sets = snapshot
             .listener_sets
             .iter()
@@ -84,6 +98,34 @@ impl<'s> Index<'s> {
             grants: GrantIndex::new(snapshot),
             our_gateways,
             our_listener_sets,
+            default_gateways,
+        }
+    }
+
+    /// Adds a parentRef for every default Gateway (`defaultScope: All`) that
+    /// the route does not already name as a whole (used for routes with
+    /// `useDefaultGateways: All`).
+    pub fn add_default_gateways(&self, route_namespace: &str, refs: &mut Vec<ParentReference>) {
+        for (namespace, name) in &self.default_gateways {
+            let named = refs.iter().any(|p| {
+                let t = ParentTarget::new(p, route_namespace);
+                t.group == GATEWAY_GROUP
+                    && t.kind == "Gateway"
+                    && t.namespace == *namespace
+                    && t.name == *name
+                    && t.section_name.is_none()
+                    && t.port.is_none()
+            });
+            if !named {
+                refs.push(ParentReference {
+                    group: Some(GATEWAY_GROUP.to_string()),
+                    kind: Some("Gateway".to_string()),
+                    namespace: Some((*namespace).to_string()),
+                    name: (*name).to_string(),
+                    section_name: None,
+                    port: None,
+                });
+            }
         }
     }
 
