@@ -62,7 +62,11 @@ static __always_inline __u32 pick_backend(struct bpf_sock_addr *ctx, struct lb4_
 		table = bpf_map_lookup_elem(&portico_lb4_maglev, &rev_nat_id);
 		if (table) {
 			__u32 idx = mix64(bpf_get_socket_cookie(ctx)) % LB_MAGLEV_SIZE;
-			id = table->backend_ids[idx];
+			/* clang lowers % to div/mul/sub, which loses the bound: hide
+			 * idx from the optimiser and check it where the verifier sees. */
+			asm volatile("" : "+r"(idx));
+			if (idx < LB_MAGLEV_SIZE)
+				id = table->backend_ids[idx];
 		}
 	}
 	if (!id) {

@@ -8,9 +8,22 @@
 //! and runs them through an aya-based [`Agent`].
 #![deny(unsafe_code)]
 
+mod agent;
 pub mod diff;
+mod error;
+mod kernel;
 pub mod maps;
+mod object;
 pub mod state;
+pub mod sys;
+pub mod view;
 
+pub use agent::{
+    Agent, AgentConfig, DEFAULT_PIN_DIR, SOCK_PROGRAMS, SyncReport, list_pinned, remove_pins,
+};
 pub use diff::{MapOp, diff};
+pub use error::{Error, Result};
+pub use kernel::{LbMaps, state_from_entries};
+pub use object::{BUILD_STATUS, compiled};
 pub use state::{LbState, PlanNotes, ServiceState};
+pub use view::{BackendView, ServiceView};

@@ -1,0 +1,207 @@
+//! Root tests of the cgroup socket load balancer against loopback backends.
+//! Each test makes its own cgroup and pin directory; they skip (printing why)
+//! when the kernel or the privileges refuse.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Env, frontend, tcp_backend, udp_backend};
+use portico_ir::{L4Protocol, LbAlgorithm};
+
+/// Entry point of the re-executed client process; a no-op otherwise.
+#[test]
+fn client_process() {
+    if let Ok(action) = std::env::var(common::CHILD_ENV) {
+        common::run_client(&action);
+    }
+}
+
+fn vip(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 200, 0, 1], port))
+}
+
+/// `ok <backend> <peer>` lines → hits per backend; asserts every peer is `vip`.
+fn hits(lines: &[String], vip: SocketAddr) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f[0], "ok", "client line {l}");
+        assert_eq!(f[2], vip.to_string(), "peer address must be the VIP: {l}");
+        *out.entry(f[1].to_string()).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn tcp_connects_reach_every_backend_and_peer_is_the_vip() {
+    let Some(env) = Env::new("tcp") else { return };
+    let Some(mut agent) = env.agent() else { return };
+    let backends = [tcp_backend("a"), tcp_backend("b"), tcp_backend("c")];
+    let vip = vip(8001);
+    let report = agent
+        .sync(&[frontend(vip, L4Protocol::Tcp, &backends)])
+        .expect("sync");
+    assert_eq!((report.services, report.backends), (1, 3));
+
+    let lines = env.client(&format!("tcp {vip} 90"));
+    assert_eq!(lines.len(), 90);
+    let hits = hits(&lines, vip);
+    assert_eq!(hits.len(), 3, "all backends reached: {hits:?}");
+    // Uniform random choice: each share is 30 on average; 8 is > 4 sigma away.
+    assert!(hits.values().all(|&n| n >= 8), "{hits:?}");
+}
+
+#[test]
+fn udp_replies_come_back_from_the_vip() {
+    let Some(env) = Env::new("udp") else { return };
+    let Some(mut agent) = env.agent() else { return };
+    let backends = [udp_backend("u1"), udp_backend("u2")];
+    let vip = vip(5353);
+    agent
+        .sync(&[frontend(vip, L4Protocol::Udp, &backends)])
+        .expect("sync");
+    let lines = env.client(&format!("udp {vip} 20"));
+    assert_eq!(lines.len(), 20);
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert!(
+            f[1].starts_with("u1:ping") || f[1].starts_with("u2:ping"),
+            "{l}"
+        );
+        assert_eq!(f[2], vip.to_string(), "reply source reverse-mapped: {l}");
+    }
+}
+
+#[test]
+fn removed_backend_gets_no_new_connections() {
+    let Some(env) = Env::new("removal") else {
+        return;
+    };
+    let Some(mut agent) = env.agent() else { return };
+    let (a, b) = (tcp_backend("keep"), tcp_backend("gone"));
+    let vip = vip(8002);
+    agent
+        .sync(&[frontend(vip, L4Protocol::Tcp, &[a, b])])
+        .expect("sync");
+    let before = hits(&env.client(&format!("tcp {vip} 40")), vip);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    agent
+        .sync(&[frontend(vip, L4Protocol::Tcp, &[a])])
+        .expect("sync");
+    let after = hits(&env.client(&format!("tcp {vip} 30")), vip);
+    assert_eq!(after, BTreeMap::from([("keep".to_string(), 30)]));
+
+    // The kernel maps agree.
+    let listed = agent.list_services().expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].backends.len(), 1);
+    assert_eq!(SocketAddr::V4(listed[0].backends[0].address), a);
+}
+
+#[test]
+fn service_without_backends_refuses_and_removed_service_is_plain_traffic() {
+    let Some(env) = Env::new("empty") else { return };
+    let Some(mut agent) = env.agent() else { return };
+    let vip = vip(8003);
+    agent
+        .sync(&[frontend(vip, L4Protocol::Tcp, &[])])
+        .expect("sync");
+    let lines = env.client(&format!("tcp {vip} 1"));
+    assert_eq!(lines, vec!["err PermissionDenied".to_string()]);
+
+    agent.sync(&[]).expect("sync");
+    assert!(agent.list_services().expect("list").is_empty());
+    // Nothing listens on the VIP itself: the kernel refuses normally.
+    let lines = env.client(&format!("tcp {vip} 1"));
+    assert_eq!(lines, vec!["err ConnectionRefused".to_string()]);
+}
+
+#[test]
+fn maglev_service_spreads_and_affinity_sticks() {
+    let Some(env) = Env::new("maglev") else {
+        return;
+    };
+    let Some(mut agent) = env.agent() else { return };
+    let backends = [tcp_backend("m1"), tcp_backend("m2"), tcp_backend("m3")];
+    let spread = vip(8004);
+    let sticky = vip(8005);
+    let mut maglev = frontend(spread, L4Protocol::Tcp, &backends);
+    maglev.lb = LbAlgorithm::Maglev;
+    let mut affinity = frontend(sticky, L4Protocol::Tcp, &backends);
+    affinity.affinity_timeout_secs = Some(600);
+    agent.sync(&[maglev, affinity]).expect("sync");
+
+    let listed = agent.list_services().expect("list");
+    assert_eq!(listed.iter().filter(|s| s.algorithm == "maglev").count(), 1);
+    assert_eq!(
+        listed
+            .iter()
+            .find(|s| SocketAddr::V4(s.frontend) == sticky)
+            .and_then(|s| s.affinity_timeout),
+        Some(600)
+    );
+
+    let spread_hits = hits(&env.client(&format!("tcp {spread} 60")), spread);
+    assert_eq!(
+        spread_hits.len(),
+        3,
+        "maglev over socket cookies: {spread_hits:?}"
+    );
+
+    // Every client process shares the test's network namespace: one backend.
+    let first = hits(&env.client(&format!("tcp {sticky} 20")), sticky);
+    let second = hits(&env.client(&format!("tcp {sticky} 20")), sticky);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        second.keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn agent_restart_keeps_connections_and_pinned_services() {
+    let Some(env) = Env::new("restart") else {
+        return;
+    };
+    let Some(mut agent) = env.agent() else { return };
+    let backends = [tcp_backend("r1"), tcp_backend("r2")];
+    let vip = vip(8006);
+    agent
+        .sync(&[frontend(vip, L4Protocol::Tcp, &backends)])
+        .expect("sync");
+
+    let mut child = env.spawn_client(&format!("hold {vip}"), Stdio::piped());
+    let lines = common::result_lines(child.stdout.take().expect("stdout"));
+    let deadline = Duration::from_secs(20);
+    let connected = lines.recv_timeout(deadline).expect("client connected");
+    let connected = connected
+        .strip_prefix("connected ")
+        .expect("connected line");
+    assert!(connected == "r1" || connected == "r2", "{connected}");
+
+    agent.shutdown();
+    // A new agent finds the pinned maps and serves them before any sync.
+    let agent = env.agent().expect("restart");
+    let listed = portico_ebpf::list_pinned(&env.pin_dir).expect("pinned maps");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].backends.len(), 2);
+    assert_eq!(agent.list_services().expect("list"), listed);
+    let fresh = hits(&env.client(&format!("tcp {vip} 10")), vip);
+    assert_eq!(fresh.values().sum::<usize>(), 10);
+
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("signal client");
+    let echoed = lines.recv_timeout(deadline).expect("client echoed");
+    assert_eq!(echoed, "echo still-alive");
+    assert!(child.wait().expect("client exit").success());
+}
