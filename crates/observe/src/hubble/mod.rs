@@ -7,6 +7,8 @@
 //! [`serve`]; invalid filters are answered with `INVALID_ARGUMENT`.
 
 pub mod convert;
+pub mod flags;
+pub mod print;
 pub mod proto;
 pub mod query;
 pub mod server;
