@@ -9,6 +9,9 @@ pub enum Error {
     /// The listener or socket handed in could not report its address.
     #[error("echo listener has no local address: {0}")]
     LocalAddr(#[source] std::io::Error),
+    /// The TLS settings are unusable (bad PEM, key mismatch, bad CA).
+    #[error("echo TLS configuration: {0}")]
+    Tls(String),
     /// Reading or writing a socket failed (only reported by the helpers that
     /// bind their own sockets, e.g. [`crate::bind_loopback`]).
     #[error("echo socket error on {addr}: {source}")]

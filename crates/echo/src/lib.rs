@@ -10,7 +10,8 @@
 //! | --- | --- |
 //! | [`serve_http`] | HTTP/1.1 and h2c (prior knowledge) on one port. JSON echo (`path` incl. query, `host`, `method`, `proto`, `headers` with canonical names, `namespace`, `ingress`, `service`, `pod`, `httpPort`) with `Content-Type: application/json`; `X-Echo-Set-Header: Name:val,…` sets response headers; `?delay=<Go duration>` waits first; `/status/NNN`; `/health` → `OK`; `/retry…?uuid=U&succeedAfter=N[&responseCode=C][&delayRetry=D]`; `/ws` WebSocket echo; `//` collapsed to `/` for routing |
 //! | [`serve_h2c`] | the h2c-only port: 400 `Expected h2c request` for HTTP/1.x without `Upgrade: h2c` |
-//! | [`serve_tcp`] | greeting `Gateway API Test TCP Server\n`, then `PING`→`PONG`, `IS_TLS`→`false`, `TEST`→ one JSON line |
+//! | [`serve_https`] | [`serve_http`] over TLS (ALPN h2/http1.1, client certs verified if given) |
+//! | [`serve_tcp`] / [`serve_tcp_tls`] | greeting `Gateway API Test TCP Server\n`, then `PING`→`PONG`, `IS_TLS`→`false`/`true`, `TEST`→ one JSON line |
 //! | [`serve_udp`] | each datagram answered with `{"request", "namespace", "ingress", "service", "pod"}` |
 //! | [`serve_grpc`] | `gateway_api_conformance.echo_basic.grpcecho.GrpcEcho` (`Echo`, `EchoTwo`; `EchoThree` UNIMPLEMENTED) over h2c |
 //!
@@ -35,9 +36,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Not implemented: TLS listeners (`HTTPS_PORT`/`TLS_PORT`, the `tls` block
-//! of the answers), a real `Upgrade: h2c` switch (declined, answered over
-//! HTTP/1.1), gRPC reflection.
+//! TLS variants ([`serve_https`], [`serve_tcp_tls`], from [`TlsSettings`]
+//! PEM) add the `tls` block of the contract to their answers.
+//!
+//! Not implemented: a real `Upgrade: h2c` switch (declined; answered over
+//! HTTP/1.1), gRPC over TLS, gRPC reflection, the `/backendTLS` SNI sniffing
+//! (the `tls.serverName` of [`serve_https`] carries the SNI instead).
 
 mod accept;
 mod config;
@@ -49,15 +53,17 @@ mod http;
 mod identity;
 mod log;
 mod tcp;
+mod tls;
 mod udp;
 
 pub use config::EchoConfig;
 pub use error::Error;
 pub use grpc::{GRPC_ECHO_SERVICE, proto, serve_grpc};
 pub use handle::ServerHandle;
-pub use http::{serve_h2c, serve_http};
+pub use http::{serve_h2c, serve_http, serve_https};
 pub use identity::Identity;
 pub use log::{EchoLog, EchoRecord};
-pub use tcp::{TCP_GREETING, serve_tcp};
+pub use tcp::{TCP_GREETING, serve_tcp, serve_tcp_tls};
+pub use tls::TlsSettings;
 pub use tokio_util::sync::CancellationToken;
 pub use udp::{serve_udp, udp_answer};

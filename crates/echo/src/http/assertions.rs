@@ -2,16 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use http::{HeaderMap, Uri, Version, header};
+use http::{HeaderMap, Request, Uri, Version, header};
 use serde::Serialize;
 
 use crate::Identity;
+use crate::tls::TlsInfo;
 
 /// What the backend saw, in the exact field names conformance parses.
 #[derive(Debug, Serialize)]
 pub(crate) struct RequestAssertions<'a> {
-    pub(crate) path: &'a str,
-    pub(crate) host: &'a str,
+    pub(crate) path: String,
+    pub(crate) host: String,
     pub(crate) method: &'a str,
     pub(crate) proto: &'static str,
     pub(crate) headers: BTreeMap<String, Vec<String>>,
@@ -21,6 +22,8 @@ pub(crate) struct RequestAssertions<'a> {
     pub(crate) pod: &'a str,
     #[serde(rename = "httpPort")]
     pub(crate) http_port: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls: Option<&'a TlsInfo>,
 }
 
 impl RequestAssertions<'_> {
@@ -38,27 +41,27 @@ impl RequestAssertions<'_> {
     }
 }
 
-/// Builds the assertions for a request.
-pub(crate) fn assertions<'a>(
-    request_uri: &'a str,
-    host: &'a str,
-    method: &'a str,
-    version: Version,
-    headers: &HeaderMap,
-    identity: &'a Identity,
-    http_port: &'a str,
-) -> RequestAssertions<'a> {
-    RequestAssertions {
-        path: request_uri,
-        host,
-        method,
-        proto: proto_name(version),
-        headers: canonical_headers(headers),
-        namespace: &identity.namespace,
-        ingress: &identity.ingress,
-        service: &identity.service,
-        pod: &identity.pod,
-        http_port,
+impl<'a> RequestAssertions<'a> {
+    /// What `req` looks like to the backend.
+    pub(crate) fn from_request<B>(
+        req: &'a Request<B>,
+        identity: &'a Identity,
+        http_port: &'a str,
+        tls: Option<&'a TlsInfo>,
+    ) -> Self {
+        RequestAssertions {
+            path: request_uri(req.uri(), req.version()),
+            host: request_host(req.uri(), req.headers(), req.version()),
+            method: req.method().as_str(),
+            proto: proto_name(req.version()),
+            headers: canonical_headers(req.headers()),
+            namespace: &identity.namespace,
+            ingress: &identity.ingress,
+            service: &identity.service,
+            pod: &identity.pod,
+            http_port,
+            tls,
+        }
     }
 }
 
@@ -184,14 +187,32 @@ mod tests {
     #[test]
     fn json_has_contract_field_names() {
         let id = Identity::new("ns", "svc").with_pod("svc-a-b");
-        let h = HeaderMap::new();
-        let a = assertions("/p?q", "h", "GET", Version::HTTP_11, &h, &id, "3000");
+        let req = Request::get("/p?q")
+            .header("host", "h")
+            .body(())
+            .expect("request");
+        let a = RequestAssertions::from_request(&req, &id, "3000", None);
         let v: serde_json::Value = serde_json::from_slice(&a.to_json()).expect("json");
         assert_eq!(v["path"], "/p?q");
         assert_eq!(v["proto"], "HTTP/1.1");
         assert_eq!(v["httpPort"], "3000");
         assert_eq!(v["pod"], "svc-a-b");
+        assert_eq!(v["host"], "h");
+        assert_eq!(v["method"], "GET");
         assert_eq!(v["namespace"], "ns");
         assert!(v["headers"].is_object());
+        assert!(
+            v.get("tls").is_none(),
+            "plaintext answers carry no tls block"
+        );
+        let tls = TlsInfo {
+            version: "TLSv1.3".into(),
+            server_name: "abc.example.com".into(),
+            ..TlsInfo::default()
+        };
+        let a = RequestAssertions::from_request(&req, &id, "3000", Some(&tls));
+        let v: serde_json::Value = serde_json::from_slice(&a.to_json()).expect("json");
+        assert_eq!(v["tls"]["version"], "TLSv1.3");
+        assert_eq!(v["tls"]["serverName"], "abc.example.com");
     }
 }

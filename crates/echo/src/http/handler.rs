@@ -10,12 +10,13 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 
-use super::assertions::{assertions, request_host, request_uri};
+use super::assertions::{RequestAssertions, request_uri};
 use super::reset::ResetSignal;
 use super::retry::{Failure, RetryCounters, RetryParams};
 use super::set_header::apply_echo_set_header;
 use super::{plain, query_pairs, ws};
 use crate::duration::parse_go_duration;
+use crate::tls::TlsInfo;
 use crate::{EchoLog, EchoRecord, Identity};
 
 /// Which HTTP mode a port serves.
@@ -43,6 +44,7 @@ pub(crate) struct Shared {
 pub(crate) struct Conn {
     pub(crate) remote: SocketAddr,
     pub(crate) reset: Arc<ResetSignal>,
+    pub(crate) tls: Option<TlsInfo>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -153,16 +155,11 @@ async fn echo(req: &Request<Incoming>, shared: &Shared, conn: &Conn) -> Resp {
             Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         }
     }
-    let uri = request_uri(req.uri(), req.version());
-    let host = request_host(req.uri(), req.headers(), req.version());
-    let body = assertions(
-        &uri,
-        &host,
-        req.method().as_str(),
-        req.version(),
-        req.headers(),
+    let body = RequestAssertions::from_request(
+        req,
         &shared.identity,
         &shared.port_label,
+        conn.tls.as_ref(),
     )
     .to_json();
     let mut resp = Response::new(Full::new(Bytes::from(body)));

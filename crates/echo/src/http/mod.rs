@@ -8,7 +8,9 @@ mod retry;
 mod set_header;
 mod ws;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -17,12 +19,17 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::accept::accept_loop;
+use crate::tls::{TlsInfo, TlsSettings};
 use crate::{EchoConfig, Error, ServerHandle};
 use handler::{Conn, Mode, Shared};
 use reset::{ResetSignal, ResettableStream};
+
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves the full HTTP echo contract on `listener`: HTTP/1.1 and HTTP/2
 /// with prior knowledge (h2c) on the same port, `/health`, `/status/NNN`,
@@ -35,7 +42,7 @@ pub async fn serve_http(
     config: EchoConfig,
     shutdown: CancellationToken,
 ) -> Result<ServerHandle, Error> {
-    serve(listener, config, shutdown, Mode::Full)
+    serve(listener, config, shutdown, Mode::Full, None)
 }
 
 /// Serves the h2c-only port variant: HTTP/2 prior knowledge gets the echo
@@ -45,7 +52,22 @@ pub async fn serve_h2c(
     config: EchoConfig,
     shutdown: CancellationToken,
 ) -> Result<ServerHandle, Error> {
-    serve(listener, config, shutdown, Mode::H2cOnly)
+    serve(listener, config, shutdown, Mode::H2cOnly, None)
+}
+
+/// Serves the full HTTP contract over TLS (the upstream `HTTPS_PORT`):
+/// ALPN `h2` and `http/1.1`, client certificates verified when presented
+/// (with [`TlsSettings::with_client_ca`]), and a `tls` block in every echo
+/// answer (`version`, `peerCertificates`, `serverName`,
+/// `negotiatedProtocol`, `cipherSuite`).
+pub async fn serve_https(
+    listener: TcpListener,
+    config: EchoConfig,
+    tls: TlsSettings,
+    shutdown: CancellationToken,
+) -> Result<ServerHandle, Error> {
+    let acceptor = tls.acceptor(&[b"h2", b"http/1.1"])?;
+    serve(listener, config, shutdown, Mode::Full, Some(acceptor))
 }
 
 fn serve(
@@ -53,6 +75,7 @@ fn serve(
     config: EchoConfig,
     shutdown: CancellationToken,
     mode: Mode,
+    acceptor: Option<TlsAcceptor>,
 ) -> Result<ServerHandle, Error> {
     let local_addr = listener.local_addr().map_err(Error::LocalAddr)?;
     let identity = config.identity.resolved_for_port(local_addr.port());
@@ -65,17 +88,25 @@ fn serve(
         mode,
         token: token.clone(),
     });
-    tracing::info!(addr = %local_addr, pod = %identity.pod, ?mode, "echo http server listening");
+    tracing::info!(
+        addr = %local_addr,
+        pod = %identity.pod,
+        ?mode,
+        tls = acceptor.is_some(),
+        "echo http server listening"
+    );
     let conn_token = token.clone();
     let task = tokio::spawn(accept_loop(
         listener,
         token.clone(),
         move |stream, remote| {
-            let conn = Arc::new(Conn {
+            serve_connection(
+                stream,
                 remote,
-                reset: Arc::new(ResetSignal::default()),
-            });
-            serve_connection(stream, shared.clone(), conn, conn_token.clone())
+                shared.clone(),
+                conn_token.clone(),
+                acceptor.clone(),
+            )
         },
     ));
     Ok(ServerHandle::new(local_addr, identity, token, task))
@@ -83,12 +114,52 @@ fn serve(
 
 async fn serve_connection(
     stream: TcpStream,
+    remote: SocketAddr,
     shared: Arc<Shared>,
-    conn: Arc<Conn>,
     token: CancellationToken,
+    acceptor: Option<TlsAcceptor>,
 ) {
+    let reset = Arc::new(ResetSignal::default());
+    let io = ResettableStream::new(stream, reset.clone());
+    let Some(acceptor) = acceptor else {
+        let conn = Arc::new(Conn {
+            remote,
+            reset,
+            tls: None,
+        });
+        return drive(TokioIo::new(io), shared, conn, token).await;
+    };
+    let handshake = tokio::select! {
+        r = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(io)) => r,
+        () = token.cancelled() => return,
+    };
+    let tls = match handshake {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, %remote, "echo TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "echo TLS handshake timed out");
+            return;
+        }
+    };
+    let info = TlsInfo::from_connection(tls.get_ref().1);
+    let conn = Arc::new(Conn {
+        remote,
+        reset,
+        tls: Some(info),
+    });
+    drive(TokioIo::new(tls), shared, conn, token).await;
+}
+
+/// Serves HTTP on one connection until it ends, is reset on request, or has
+/// drained after shutdown.
+async fn drive<I>(io: TokioIo<I>, shared: Arc<Shared>, conn: Arc<Conn>, token: CancellationToken)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let reset = conn.reset.clone();
-    let io = TokioIo::new(ResettableStream::new(stream, reset.clone()));
     let service = service_fn(move |req| handler::handle(req, shared.clone(), conn.clone()));
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder.serve_connection_with_upgrades(io, service);
