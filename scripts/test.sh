@@ -7,9 +7,14 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
 # --- prerequisites -----------------------------------------------------------
-# aws-lc-rs (TLS) builds its C code with a C compiler.
+# aws-lc-rs (TLS) builds its C code with a C compiler; the eBPF programs in
+# crates/ebpf/bpf are compiled by clang against libbpf's and the kernel's
+# headers.
 need_pkgs=()
 command -v cc >/dev/null 2>&1 || need_pkgs+=(build-essential)
+command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
+[[ -f /usr/include/bpf/bpf_helpers.h ]] || need_pkgs+=(libbpf-dev)
+[[ -f /usr/include/linux/bpf.h ]] || need_pkgs+=(linux-libc-dev)
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need_pkgs[*]}"
