@@ -37,6 +37,7 @@ pub(crate) struct BindShared {
 pub(crate) struct ConnCtx {
     pub shared: Arc<BindShared>,
     pub peer: SocketAddr,
+    pub local: SocketAddr,
     /// The peer IP as a header value, for X-Forwarded-For.
     pub peer_ip: HeaderValue,
 }
@@ -172,9 +173,11 @@ fn serve(
     let metrics = Arc::clone(&shared.metrics);
     Metrics::incr(&metrics.connections_total);
     metrics.active_connections.fetch_add(1, Ordering::Relaxed);
+    let local = stream.local_addr().unwrap_or(peer);
     let ctx = Arc::new(ConnCtx {
         shared: Arc::clone(shared),
         peer,
+        local,
         peer_ip: HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
     });

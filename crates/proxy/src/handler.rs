@@ -14,6 +14,7 @@ use crate::action::Action;
 use crate::bind::ConnCtx;
 use crate::body::Body;
 use crate::filters::{Cors, Filter};
+use crate::flow::{Disposition, Start, Trace};
 use crate::hygiene;
 use crate::lb::client_hash;
 use crate::local_reply::{is_grpc, reply};
@@ -26,12 +27,34 @@ pub async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<Body>
     let metrics = &ctx.shared.metrics;
     Metrics::incr(&metrics.requests_total);
     let _active = GaugeGuard::new(&metrics.active_requests);
-    let resp = route(&ctx, req).await;
+    let sink = &ctx.shared.config.flows;
+    let mut trace = Trace::default();
+    let resp = if sink.is_enabled() {
+        let start = {
+            let (head, body) = req.into_parts();
+            let host = host::request_host(&head).map(|h| h.into_owned());
+            let req = Request::from_parts(head, body);
+            (Start::capture(&req, host.as_deref()), req)
+        };
+        let (start, req) = start;
+        let resp = route(&ctx, req, &mut trace).await;
+        start.finish(
+            sink,
+            trace,
+            ctx.peer,
+            ctx.local,
+            resp.status().as_u16(),
+            resp.headers(),
+        );
+        resp
+    } else {
+        route(&ctx, req, &mut trace).await
+    };
     metrics.record_status(resp.status().as_u16());
     resp
 }
 
-async fn route(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+async fn route(ctx: &ConnCtx, req: Request<Incoming>, trace: &mut Trace) -> Response<Body> {
     // In-flight requests keep the table they started with.
     let table = ctx.shared.table.load_full();
     let (parts, body) = req.into_parts();
@@ -40,24 +63,30 @@ async fn route(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
         table.find(host.as_deref().unwrap_or(""), &parts)
     };
     let Some((listener, route)) = found else {
+        trace.disposition = Disposition::NoRoute;
         Metrics::incr(&ctx.shared.metrics.no_route_total);
         tracing::debug!(peer = %ctx.peer, path = parts.uri.path(), "no route");
         return reply(StatusCode::NOT_FOUND, is_grpc(&parts.headers));
     };
     tracing::trace!(listener = %listener.id, route = %route.source.route, rule = route.source.rule_index, "matched");
+    trace.gateway = Some(listener.flow_gateway.clone());
+    trace.route = Some(route.flow_route.clone());
     let action = &route.action;
     let grpc = action.grpc || is_grpc(&parts.headers);
     match action.request_timeout {
         Some(limit) => {
-            match tokio::time::timeout(limit, forward(ctx, &table, action, parts, body)).await {
+            match tokio::time::timeout(limit, forward(ctx, &table, action, parts, body, trace))
+                .await
+            {
                 Ok(resp) => resp,
                 Err(_) => {
+                    trace.disposition = Disposition::Error;
                     Metrics::incr(&ctx.shared.metrics.upstream_timeouts_total);
                     reply(StatusCode::GATEWAY_TIMEOUT, grpc)
                 }
             }
         }
-        None => forward(ctx, &table, action, parts, body).await,
+        None => forward(ctx, &table, action, parts, body, trace).await,
     }
 }
 
@@ -120,15 +149,18 @@ async fn forward(
     action: &Action,
     mut parts: Parts,
     body: Incoming,
+    trace: &mut Trace,
 ) -> Response<Body> {
     let shared = &ctx.shared;
     let grpc = action.grpc || is_grpc(&parts.headers);
     ensure_host_header(&mut parts);
     let mut plan = ResponsePlan::default();
     if let Some(resp) = request_filters(ctx, &action.filters, &mut parts, table, &mut plan) {
+        trace.disposition = Disposition::Answered;
         return finish(resp, action, None, &plan);
     }
     let Some(backend) = action.backends.pick() else {
+        trace.disposition = Disposition::Error;
         Metrics::incr(&shared.metrics.invalid_backend_total);
         return finish(
             reply(StatusCode::INTERNAL_SERVER_ERROR, grpc),
@@ -140,6 +172,7 @@ async fn forward(
     let cluster = match &backend.target {
         Target::Cluster(c) => c,
         Target::Invalid(reason) => {
+            trace.disposition = Disposition::Error;
             Metrics::incr(&shared.metrics.invalid_backend_total);
             tracing::debug!(%reason, "invalid backend");
             return finish(
@@ -150,7 +183,9 @@ async fn forward(
             );
         }
     };
+    trace.service = Some(cluster.flow_service.clone());
     if let Some(resp) = request_filters(ctx, &backend.filters, &mut parts, table, &mut plan) {
+        trace.disposition = Disposition::Answered;
         return finish(resp, action, Some(backend), &plan);
     }
     // WebSocket and other HTTP/1.1 upgrades are tunnelled to HTTP/1.1 upstreams.
@@ -174,8 +209,14 @@ async fn forward(
         Some(retry) if body.is_end_stream() => {
             let mut n = 0;
             loop {
-                let outcome =
-                    attempt(ctx, cluster, action.backend_timeout, copy_request(&parts)).await;
+                let outcome = attempt(
+                    ctx,
+                    cluster,
+                    action.backend_timeout,
+                    copy_request(&parts),
+                    trace,
+                )
+                .await;
                 let retryable = match &outcome {
                     Outcome::Response(r, _) => retry.retries_status(r.status()),
                     Outcome::Connect | Outcome::Broken | Outcome::Timeout => true,
@@ -191,7 +232,7 @@ async fn forward(
         }
         _ => {
             let req = Request::from_parts(parts, Body::incoming(body));
-            attempt(ctx, cluster, action.backend_timeout, req).await
+            attempt(ctx, cluster, action.backend_timeout, req, trace).await
         }
     };
     let resp = match outcome {
@@ -199,6 +240,7 @@ async fn forward(
             if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                 let Some(downstream) = downstream_upgrade.take() else {
                     tracing::debug!(cluster = %cluster.id, "upstream switched protocols unasked");
+                    trace.disposition = Disposition::Error;
                     return finish(
                         reply(StatusCode::BAD_GATEWAY, grpc),
                         action,
@@ -218,12 +260,22 @@ async fn forward(
             }
         }
         Outcome::NoEndpoint => {
+            trace.disposition = Disposition::NoEndpoint;
             Metrics::incr(&shared.metrics.no_endpoint_total);
             reply(StatusCode::SERVICE_UNAVAILABLE, grpc)
         }
-        Outcome::Connect => reply(StatusCode::SERVICE_UNAVAILABLE, grpc),
-        Outcome::Broken => reply(StatusCode::BAD_GATEWAY, grpc),
-        Outcome::Timeout => reply(StatusCode::GATEWAY_TIMEOUT, grpc),
+        Outcome::Connect => {
+            trace.disposition = Disposition::Error;
+            reply(StatusCode::SERVICE_UNAVAILABLE, grpc)
+        }
+        Outcome::Broken => {
+            trace.disposition = Disposition::Error;
+            reply(StatusCode::BAD_GATEWAY, grpc)
+        }
+        Outcome::Timeout => {
+            trace.disposition = Disposition::Error;
+            reply(StatusCode::GATEWAY_TIMEOUT, grpc)
+        }
     };
     finish(resp, action, Some(backend), &plan)
 }
@@ -242,6 +294,7 @@ async fn attempt(
     cluster: &ClusterState,
     limit: Option<Duration>,
     req: Request<Body>,
+    trace: &mut Trace,
 ) -> Outcome {
     let metrics = &ctx.shared.metrics;
     let hash = if cluster.wants_hash() {
@@ -252,6 +305,7 @@ async fn attempt(
     let Some(endpoint) = cluster.pick(hash) else {
         return Outcome::NoEndpoint;
     };
+    trace.endpoint = Some(endpoint.address);
     let guard = InflightGuard::new(Arc::clone(&endpoint));
     let send = ctx.shared.clients.send(cluster.protocol, &endpoint, req);
     let result = match limit {

@@ -13,6 +13,7 @@ mod bind;
 mod body;
 mod error;
 pub mod filters;
+mod flow;
 mod handler;
 mod hygiene;
 pub mod lb;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portico_ir::Ir;
+use portico_observe::flow::FlowSink;
 
 pub use body::Body;
 pub use error::Error;
@@ -53,6 +55,8 @@ pub struct ProxyConfig {
     pub upstream_idle_timeout: Duration,
     /// How long a removed listener drains its connections.
     pub drain_timeout: Duration,
+    /// Where per-request flow records go (disabled: nothing is built).
+    pub flows: FlowSink,
 }
 
 impl Default for ProxyConfig {
@@ -66,6 +70,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             upstream_idle_timeout: Duration::from_secs(90),
             drain_timeout: Duration::from_secs(30),
+            flows: FlowSink::disabled(),
         }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use portico_ir::{Bind, HostMatch, Listener};
+use portico_observe::flow::GatewayRef;
 use regex::{Regex, RegexBuilder};
 
 pub use host::HostIndex;
@@ -39,6 +40,8 @@ pub(crate) fn anchored_regex(re: &str) -> Result<Regex, Error> {
 #[derive(Debug)]
 pub struct ListenerTable {
     pub id: Arc<str>,
+    /// For flow records.
+    pub flow_gateway: GatewayRef,
     hostname: HostMatch,
     vhosts: HostIndex<Vec<Route>>,
     route_count: usize,
@@ -108,6 +111,11 @@ fn compile_listener(l: &Listener, upstreams: &Upstreams) -> ListenerTable {
     }
     ListenerTable {
         id: l.id.as_str().into(),
+        flow_gateway: GatewayRef {
+            namespace: l.owner.namespace.as_str().into(),
+            name: l.owner.name.as_str().into(),
+            listener: Some(l.name.as_str().into()),
+        },
         hostname: l.hostname.clone(),
         vhosts,
         route_count: l.http.iter().map(|v| v.routes.len()).sum(),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use portico_ir::{HttpRoute, RouteSource};
+use portico_observe::flow::RouteRef;
 
 use super::header::HeaderMatcher;
 use super::method::MethodMatcher;
@@ -57,6 +58,8 @@ impl RequestMatcher {
 #[derive(Debug)]
 pub struct Route {
     pub source: Arc<RouteSource>,
+    /// For flow records.
+    pub flow_route: RouteRef,
     pub matcher: RequestMatcher,
     pub action: Action,
 }
@@ -65,7 +68,17 @@ impl Route {
     pub fn compile(route: &HttpRoute, upstreams: &Upstreams) -> Result<Route, Error> {
         let matcher = RequestMatcher::compile(&route.matcher)?;
         let action = Action::compile(&route.action, matcher.path.prefix(), upstreams);
+        let r = &route.source.route;
         Ok(Route {
+            flow_route: RouteRef {
+                kind: if r.kind == "GRPCRoute" {
+                    "GRPCRoute"
+                } else {
+                    "HTTPRoute"
+                },
+                namespace: r.namespace.as_str().into(),
+                name: r.name.as_str().into(),
+            },
             source: Arc::new(route.source.clone()),
             matcher,
             action,

@@ -10,10 +10,13 @@ use portico_ir::{AppProtocol, Cluster, ClusterId, Endpoint, LbAlgorithm};
 
 use super::endpoint::EndpointState;
 use crate::lb::{Balancer, MaglevTable};
+use portico_observe::flow::ServiceRef;
 
 #[derive(Debug)]
 pub struct ClusterState {
     pub id: ClusterId,
+    /// For flow records.
+    pub flow_service: ServiceRef,
     pub protocol: AppProtocol,
     pub algorithm: LbAlgorithm,
     balancer: Balancer,
@@ -37,6 +40,10 @@ impl ClusterState {
     pub fn new(cluster: &Cluster) -> ClusterState {
         let state = ClusterState {
             id: cluster.id.clone(),
+            flow_service: ServiceRef {
+                namespace: cluster.service.namespace.as_str().into(),
+                name: cluster.service.name.as_str().into(),
+            },
             protocol: cluster.protocol,
             algorithm: cluster.lb,
             balancer: Balancer::new(cluster.lb),

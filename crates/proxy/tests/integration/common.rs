@@ -183,7 +183,11 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(ir: Arc<Ir>) -> Gateway {
-        let proxy = Proxy::new(ProxyConfig::default());
+        Gateway::start_with(ProxyConfig::default(), ir).await
+    }
+
+    pub async fn start_with(config: ProxyConfig, ir: Arc<Ir>) -> Gateway {
+        let proxy = Proxy::new(config);
         let report = proxy.apply(ir).await;
         for l in &report.listeners {
             assert!(

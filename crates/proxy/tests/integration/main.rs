@@ -6,6 +6,7 @@
 
 mod common;
 mod filters;
+mod flows;
 mod lifecycle;
 mod routing;
 mod upstream;
