@@ -37,7 +37,7 @@ impl Compiled<'_> {
 
     fn record_as(&mut self, rule_index: usize, problem: &Problem, outcome: &str) {
         match problem.scope {
-            Scope::ResolvedRefs => {
+            Scope::ResolvedRefs | Scope::DroppedRef => {
                 if self.refs_problem.is_none() {
                     self.refs_problem = Some(problem.clone());
                 }

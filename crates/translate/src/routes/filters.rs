@@ -16,8 +16,9 @@ use portico_model::gateway::{
 use serde::Serialize;
 
 use super::backends::{self, ClusterNeed, backend_ref};
+use super::compiled::Compiled;
 use super::index::Index;
-use super::problem::Problem;
+use super::problem::{Problem, Scope};
 use super::view::RouteMeta;
 
 /// A filter list of any generated type, as HTTPRoute rule filters.
@@ -32,9 +33,33 @@ pub fn convert<T: Serialize>(filters: &[T]) -> Result<Vec<RuleFilter>, Problem> 
         .collect()
 }
 
-/// Translates one filter. A `ResolvedRefs` problem (mirror backend,
-/// ExtensionRef) or an `UnsupportedValue` problem makes the rule answer
-/// with an error instead of skipping the filter.
+/// Translates a filter list. A mirror whose backend does not resolve is
+/// dropped (the spec says not to configure it) and reported as a
+/// `ResolvedRefs` problem; any other problem (`UnsupportedValue`, an
+/// unresolvable ExtensionRef) is returned: the rule must then answer with an
+/// error rather than skip the filter.
+pub fn translate_all<'s>(
+    index: &Index<'s>,
+    route: &RouteMeta,
+    filters: &[RuleFilter],
+    out: &mut Compiled<'s>,
+) -> Result<Vec<HttpFilter>, Problem> {
+    let mut translated = Vec::with_capacity(filters.len());
+    for filter in filters {
+        match translate(index, route, filter, &mut out.needs) {
+            Ok(f) => translated.push(f),
+            Err(p) if p.scope == Scope::DroppedRef => {
+                if out.refs_problem.is_none() {
+                    out.refs_problem = Some(p);
+                }
+            }
+            Err(p) => return Err(p),
+        }
+    }
+    Ok(translated)
+}
+
+/// Translates one filter.
 pub fn translate<'s>(
     index: &Index<'s>,
     route: &RouteMeta,
@@ -143,7 +168,12 @@ pub fn translate<'s>(
                     "mirror fraction {numerator}/{denominator} is invalid"
                 )));
             }
-            let target = backends::resolve(index, route, backend_ref!(m.backend_ref), needs)?;
+            let target = backends::resolve(index, route, backend_ref!(m.backend_ref), needs)
+                .map_err(|p| Problem {
+                    scope: Scope::DroppedRef,
+                    message: format!("RequestMirror not configured: {}", p.message),
+                    ..p
+                })?;
             Ok(HttpFilter::RequestMirror(RequestMirror {
                 target: portico_ir::BackendTarget::Cluster(target),
                 numerator,
@@ -288,6 +318,25 @@ mod tests {
             "backendRef": {"name": "missing", "port": 80}, "fraction": {"numerator": 3, "denominator": 2}}}),
         );
         assert_eq!(f.map_err(|p| p.reason), Err("UnsupportedValue"));
+    }
+
+    #[test]
+    fn unresolvable_mirror_is_dropped_but_reported() {
+        let snapshot = Snapshot::default();
+        let index = Index::new(&snapshot, &Options::default());
+        let route = RouteMeta::new(RouteKind::Http, &Default::default(), vec![], vec![]);
+        let filters: Vec<RuleFilter> = serde_json::from_value(serde_json::json!([
+            {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "gone", "port": 80}}},
+            {"type": "ResponseHeaderModifier", "responseHeaderModifier": {"remove": ["x"]}}
+        ]))
+        .unwrap();
+        let mut out = Compiled::default();
+        let got = translate_all(&index, &route, &filters, &mut out).unwrap();
+        assert_eq!(got.len(), 1, "mirror dropped, sibling filter kept");
+        assert!(matches!(got[0], HttpFilter::ResponseHeaderModifier(_)));
+        let problem = out.refs_problem.expect("ResolvedRefs problem recorded");
+        assert_eq!(problem.reason, "BackendNotFound");
+        assert!(out.invalid_rules.is_empty());
     }
 
     #[test]

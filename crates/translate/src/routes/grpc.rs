@@ -4,7 +4,7 @@
 //! `/service/`; exact method only and regular expressions → an anchored
 //! regex over the path. gRPC requests are HTTP/2 POSTs, so no method match.
 
-use portico_ir::{HttpAction, HttpMatch, HttpRoute, PathMatch, RouteSource, WeightedBackend};
+use portico_ir::{HttpAction, HttpMatch, HttpRoute, PathMatch, RouteSource};
 use portico_model::gateway::{
     GrpcRoute, GrpcRouteRules, GrpcRouteRulesMatches, GrpcRouteRulesMatchesHeadersType,
     GrpcRouteRulesMatchesMethodType,
@@ -12,14 +12,15 @@ use portico_model::gateway::{
     GrpcRouteRulesSessionPersistenceType,
 };
 
-use super::backends::{self, backend_ref};
+use super::backends::backend_ref;
 use super::compiled::{Compiled, error_action};
 use super::filters;
 use super::http::session_persistence;
 use super::index::Index;
 use super::matches::{self, check_regex};
 use super::precedence::{PathRank, RuleKey};
-use super::problem::{Problem, Scope};
+use super::problem::Problem;
+use super::rule_backends;
 use super::view::RouteMeta;
 
 pub fn compile<'s>(index: &Index<'s>, meta: &RouteMeta, route: &GrpcRoute) -> Compiled<'s> {
@@ -199,38 +200,20 @@ fn action<'s>(
     rule: &GrpcRouteRules,
     out: &mut Compiled<'s>,
 ) -> Result<HttpAction, Problem> {
-    let filters = filters::convert(rule.filters.as_deref().unwrap_or(&[]))?
-        .iter()
-        .map(|f| filters::translate(index, meta, f, &mut out.needs))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut backends = Vec::new();
-    for r in rule.backend_refs.iter().flatten() {
-        let resolved = backends::resolve(index, meta, backend_ref!(r), &mut out.needs);
-        let backend_filters =
-            filters::convert(r.filters.as_deref().unwrap_or(&[])).and_then(|fs| {
-                fs.iter()
-                    .map(|f| filters::translate(index, meta, f, &mut out.needs))
-                    .collect::<Result<Vec<_>, _>>()
-            });
-        let (target, filters) = match (resolved, backend_filters) {
-            (Ok(id), Ok(fs)) => (portico_ir::BackendTarget::Cluster(id), fs),
-            (Err(p), _) | (Ok(_), Err(p)) => {
-                if p.scope == Scope::ResolvedRefs {
-                    if out.refs_problem.is_none() {
-                        out.refs_problem = Some(p.clone());
-                    }
-                    (backends::target(&Err(p)), Vec::new())
-                } else {
-                    return Err(p);
-                }
-            }
-        };
-        backends.push(WeightedBackend {
-            weight: backends::weight(r.weight),
-            target,
-            filters,
-        });
-    }
+    let rule_filters = filters::convert(rule.filters.as_deref().unwrap_or(&[]))?;
+    let filters = filters::translate_all(index, meta, &rule_filters, out)?;
+    let backends = rule_backends::weighted(
+        index,
+        meta,
+        rule.backend_refs.iter().flatten().map(|r| {
+            (
+                backend_ref!(r),
+                r.weight,
+                filters::convert(r.filters.as_deref().unwrap_or(&[])),
+            )
+        }),
+        out,
+    )?;
     let session_persistence = match &rule.session_persistence {
         None => None,
         Some(sp) => Some(session_persistence(

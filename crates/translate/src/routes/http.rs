@@ -1,8 +1,8 @@
 //! HTTPRoute rules → [`HttpRoute`] entries (one per match).
 
 use portico_ir::{
-    HttpAction, HttpFilter, HttpMatch, HttpRoute, PathMatch, RetryPolicy, RouteSource,
-    SessionPersistence, SessionPersistenceKind, Timeouts, WeightedBackend,
+    HttpAction, HttpMatch, HttpRoute, PathMatch, RetryPolicy, RouteSource, SessionPersistence,
+    SessionPersistenceKind, Timeouts,
 };
 use portico_model::gateway::{
     HttpRoute as HttpRouteObj, HttpRouteRules, HttpRouteRulesMatches,
@@ -12,14 +12,15 @@ use portico_model::gateway::{
     HttpRouteRulesSessionPersistenceType,
 };
 
-use super::backends::{self, backend_ref};
+use super::backends::backend_ref;
 use super::compiled::{Compiled, error_action};
 use super::duration;
 use super::filters;
 use super::index::Index;
 use super::matches::{self, check_regex};
 use super::precedence::RuleKey;
-use super::problem::{Problem, Scope};
+use super::problem::Problem;
+use super::rule_backends;
 use super::view::RouteMeta;
 
 /// Compiles every rule of an HTTPRoute.
@@ -144,41 +145,19 @@ fn action<'s>(
     rule: &HttpRouteRules,
     out: &mut Compiled<'s>,
 ) -> Result<HttpAction, Problem> {
-    let filters = rule
-        .filters
-        .iter()
-        .flatten()
-        .map(|f| filters::translate(index, meta, f, &mut out.needs))
-        .collect::<Result<Vec<HttpFilter>, Problem>>()?;
-    let mut backends = Vec::new();
-    for r in rule.backend_refs.iter().flatten() {
-        let resolved = backends::resolve(index, meta, backend_ref!(r), &mut out.needs);
-        let backend_filters =
-            filters::convert(r.filters.as_deref().unwrap_or(&[])).and_then(|fs| {
-                fs.iter()
-                    .map(|f| filters::translate(index, meta, f, &mut out.needs))
-                    .collect::<Result<Vec<_>, _>>()
-            });
-        let (target, filters) = match (resolved, backend_filters) {
-            (Ok(id), Ok(fs)) => (portico_ir::BackendTarget::Cluster(id), fs),
-            (Err(p), _) | (Ok(_), Err(p)) => {
-                // An unresolvable backend only fails the requests sent to it.
-                if p.scope == Scope::ResolvedRefs {
-                    if out.refs_problem.is_none() {
-                        out.refs_problem = Some(p.clone());
-                    }
-                    (backends::target(&Err(p)), Vec::new())
-                } else {
-                    return Err(p);
-                }
-            }
-        };
-        backends.push(WeightedBackend {
-            weight: backends::weight(r.weight),
-            target,
-            filters,
-        });
-    }
+    let filters = filters::translate_all(index, meta, rule.filters.as_deref().unwrap_or(&[]), out)?;
+    let backends = rule_backends::weighted(
+        index,
+        meta,
+        rule.backend_refs.iter().flatten().map(|r| {
+            (
+                backend_ref!(r),
+                r.weight,
+                filters::convert(r.filters.as_deref().unwrap_or(&[])),
+            )
+        }),
+        out,
+    )?;
     let timeouts = match &rule.timeouts {
         None => Timeouts::default(),
         Some(t) => {

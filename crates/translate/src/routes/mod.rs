@@ -26,6 +26,7 @@ mod matches;
 mod parent_ref;
 pub mod precedence;
 mod problem;
+mod rule_backends;
 mod services;
 mod tls;
 pub mod view;

@@ -6,6 +6,10 @@ pub enum Scope {
     /// `ResolvedRefs=False`: a reference (backend, mirror, extension) does not
     /// resolve. The rule still exists; requests that need the reference fail.
     ResolvedRefs,
+    /// `ResolvedRefs=False` for a reference whose element is simply dropped
+    /// (a RequestMirror to a missing backend: the spec says not to configure
+    /// it). The rule keeps serving.
+    DroppedRef,
     /// The rule is invalid (unsupported value). It is dropped or answers with
     /// an error; reported as `PartiallyInvalid` or, when no rule is valid,
     /// `Accepted=False`, both with reason `UnsupportedValue`.
