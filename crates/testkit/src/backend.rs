@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use portico_echo::{
-    CancellationToken, EchoConfig, EchoLog, EchoRecord, Identity, ServerHandle, serve_grpc,
-    serve_h2c, serve_http, serve_tcp, serve_udp,
+    CancellationToken, EchoConfig, EchoLog, EchoRecord, Identity, ServerHandle, TlsSettings,
+    serve_grpc, serve_h2c, serve_http, serve_https, serve_tcp, serve_tcp_tls, serve_udp,
 };
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::net::{bind_tcp, bind_udp};
+use crate::tls::CertifiedPem;
 
 /// Which echo mode a backend runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,10 @@ pub enum EchoKind {
     Tcp,
     /// UDP datagrams.
     Udp,
+    /// HTTP over TLS.
+    Https,
+    /// TCP line protocol over TLS.
+    TcpTls,
 }
 
 /// A running echo backend on `127.0.0.1:<port 0>`, quiet on stdout, whose
@@ -69,8 +74,37 @@ impl EchoBackend {
         Self::start(EchoKind::Udp, identity).await
     }
 
-    /// Starts a backend of `kind`.
+    /// An HTTPS echo backend serving `cert` (answers carry the `tls` block).
+    /// With `client_ca_pem`, client certificates are verified when sent.
+    pub async fn https(
+        identity: Identity,
+        cert: &CertifiedPem,
+        client_ca_pem: Option<&str>,
+    ) -> Result<Self, Error> {
+        Self::start_with(
+            EchoKind::Https,
+            identity,
+            Some(tls_settings(cert, client_ca_pem)),
+        )
+        .await
+    }
+
+    /// A TCP echo backend behind TLS with `cert`.
+    pub async fn tcp_tls(identity: Identity, cert: &CertifiedPem) -> Result<Self, Error> {
+        Self::start_with(EchoKind::TcpTls, identity, Some(tls_settings(cert, None))).await
+    }
+
+    /// Starts a plaintext backend of `kind` (the TLS kinds need
+    /// [`EchoBackend::https`] / [`EchoBackend::tcp_tls`]).
     pub async fn start(kind: EchoKind, identity: Identity) -> Result<Self, Error> {
+        Self::start_with(kind, identity, None).await
+    }
+
+    async fn start_with(
+        kind: EchoKind,
+        identity: Identity,
+        tls: Option<TlsSettings>,
+    ) -> Result<Self, Error> {
         let log = EchoLog::silent();
         let rx = log.subscribe();
         let config = EchoConfig::new(identity).with_log(log);
@@ -81,6 +115,14 @@ impl EchoBackend {
             EchoKind::Grpc => serve_grpc(bind_tcp().await?, config, token).await?,
             EchoKind::Tcp => serve_tcp(bind_tcp().await?, config, token).await?,
             EchoKind::Udp => serve_udp(bind_udp().await?, config, token).await?,
+            EchoKind::Https | EchoKind::TcpTls => {
+                let tls = tls.ok_or(Error::MissingTls(kind))?;
+                if kind == EchoKind::Https {
+                    serve_https(bind_tcp().await?, config, tls, token).await?
+                } else {
+                    serve_tcp_tls(bind_tcp().await?, config, tls, token).await?
+                }
+            }
         };
         let records = Arc::new(Mutex::new(Vec::new()));
         let (count_tx, count) = watch::channel(0);
@@ -174,5 +216,13 @@ async fn collect(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+fn tls_settings(cert: &CertifiedPem, client_ca_pem: Option<&str>) -> TlsSettings {
+    let settings = TlsSettings::new(cert.chain_pem.clone(), cert.key_pem.clone());
+    match client_ca_pem {
+        Some(ca) => settings.with_client_ca(ca),
+        None => settings,
     }
 }

@@ -17,6 +17,9 @@ pub enum Error {
     /// A name given for a certificate is not a valid SAN.
     #[error("invalid subject alternative name {0:?}")]
     InvalidName(String),
+    /// A TLS echo kind was started without certificates.
+    #[error("{0:?} needs TLS settings: use EchoBackend::https / EchoBackend::tcp_tls")]
+    MissingTls(crate::EchoKind),
     /// Waiting for an echo record ran past its deadline.
     #[error("no matching echo record within {0:?}")]
     NoRecord(Duration),

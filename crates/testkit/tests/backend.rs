@@ -146,3 +146,56 @@ async fn manifests_parse_as_yaml() {
     assert_eq!(docs[3]["stringData"]["tls.key"], cert.key_pem.as_str());
     assert_eq!(docs[4]["data"]["ca.crt"], ca.cert_pem());
 }
+
+#[tokio::test]
+async fn tls_backends_serve_the_test_ca_certificate() {
+    let ca = TestCa::new("ca").expect("ca");
+    let cert = ca.server_cert(&["tls.example.com"]).expect("cert");
+    let https = EchoBackend::https(
+        Identity::new("ns", "tls-backend"),
+        &cert,
+        Some(ca.cert_pem()),
+    )
+    .await
+    .expect("https");
+    let tcp_tls = EchoBackend::tcp_tls(Identity::new("ns", "tls-tcp"), &cert)
+        .await
+        .expect("tcp tls");
+    assert_ne!(https.addr(), tcp_tls.addr());
+    // A rustls client trusting the test CA gets the echo with its tls block.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert_der()).expect("root");
+    let client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(https.addr())
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("tls.example.com").expect("name");
+    let mut tls = tokio::time::timeout(DEADLINE, connector.connect(name, tcp))
+        .await
+        .expect("deadline")
+        .expect("handshake");
+    tls.write_all(b"GET /tls HTTP/1.1\r\nHost: tls.example.com\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    tokio::time::timeout(DEADLINE, tls.read_to_string(&mut answer))
+        .await
+        .expect("deadline")
+        .ok();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("\"serverName\": \"tls.example.com\""),
+        "{answer}"
+    );
+    assert!(matches!(
+        EchoBackend::start(portico_testkit::EchoKind::Https, Identity::new("ns", "x")).await,
+        Err(portico_testkit::Error::MissingTls(_))
+    ));
+}
