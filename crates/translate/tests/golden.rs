@@ -11,7 +11,9 @@
 //!
 //! Input placeholders: `{GATEWAY_CLASS_NAME}`, `{GATEWAY_CONTROLLER_NAME}` (as
 //! upstream), and `{TLS_CRT}` / `{TLS_KEY}`: base64 of a certificate and key
-//! generated for the run (SANs `*.example.com`, `example.com`). PEM material
+//! generated for the run (SANs `*.example.com`, `example.com`), and
+//! `{TLS_CRT_PEM}`: that certificate as a quoted PEM string (for ConfigMap
+//! `ca.crt` values). PEM material
 //! is redacted in the output so expectations stay stable.
 
 mod support;
@@ -59,7 +61,11 @@ fn render(case: &Path, cert: &support::TestCert) -> String {
     let text = std::fs::read_to_string(case.join("input.yaml")).expect("read input.yaml");
     let text = support::substitute(&text)
         .replace("{TLS_CRT}", &support::base64(cert.cert_pem.as_bytes()))
-        .replace("{TLS_KEY}", &support::base64(cert.key_pem.as_bytes()));
+        .replace("{TLS_KEY}", &support::base64(cert.key_pem.as_bytes()))
+        .replace(
+            "{TLS_CRT_PEM}",
+            &serde_json::to_string(&cert.cert_pem).expect("JSON string"),
+        );
     let (snapshot, errors) = support::load(
         &case.join("input.yaml").display().to_string(),
         &text,

@@ -166,3 +166,198 @@ pub fn apply_data_plane_report(statuses: &mut Statuses, failures: &[ListenerFail
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portico_ir::HostMatch;
+
+    use super::*;
+    use crate::context::AllowedNamespaces;
+    use crate::{GatewayStatus, ListenerSetStatus};
+
+    fn owner(kind: &str, name: &str) -> ObjectRef {
+        ObjectRef {
+            kind: kind.into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    fn ctx(
+        owner: ObjectRef,
+        name: &str,
+        port: u16,
+        host: Option<&str>,
+        programmed: bool,
+    ) -> ListenerCtx {
+        ListenerCtx {
+            owner,
+            owner_generation: 1,
+            name: name.into(),
+            port,
+            protocol: "HTTP".into(),
+            bind_protocol: Some(BindProtocol::Http),
+            hostname: host.map(str::to_string),
+            host_match: HostMatch::parse(host),
+            tls: None,
+            supported_kinds: vec![],
+            allowed_namespaces: AllowedNamespaces::All,
+            attachable: programmed,
+            programmed,
+            attached_routes: 7,
+            routes: Default::default(),
+        }
+    }
+
+    fn listener_status(name: &str) -> ListenerStatus {
+        ListenerStatus {
+            name: name.into(),
+            supported_kinds: vec![],
+            attached_routes: 0,
+            conditions: vec![
+                Condition::new("Accepted", true, "Accepted", "", 1),
+                Condition::new("Programmed", true, "Programmed", "", 1),
+            ],
+        }
+    }
+
+    fn statuses() -> Statuses {
+        let mut s = Statuses::default();
+        s.insert(
+            "Gateway",
+            "ns",
+            "gw",
+            ObjectStatus::Gateway(GatewayStatus {
+                conditions: vec![Condition::new("Programmed", true, "Programmed", "", 1)],
+                listeners: vec![listener_status("a"), listener_status("b")],
+                ..GatewayStatus::default()
+            }),
+        );
+        s.insert(
+            "ListenerSet",
+            "ns",
+            "ls",
+            ObjectStatus::ListenerSet(ListenerSetStatus {
+                conditions: vec![Condition::new("Programmed", true, "Programmed", "", 1)],
+                listeners: vec![listener_status("a")],
+            }),
+        );
+        s
+    }
+
+    fn gateway_status(s: &Statuses) -> &GatewayStatus {
+        match s.get("Gateway", "ns", "gw") {
+            Some(ObjectStatus::Gateway(g)) => g,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn binds_group_by_address_port_and_sort_most_specific_first() {
+        let gw = owner("Gateway", "gw");
+        let ls = owner("ListenerSet", "ls");
+        let gateways = vec![GatewayCtx {
+            namespace: "ns".into(),
+            name: "gw".into(),
+            generation: 1,
+            addresses: vec![
+                "127.0.0.2".parse().expect("ip"),
+                "127.0.0.1".parse().expect("ip"),
+            ],
+            listeners: vec![
+                ctx(gw.clone(), "a", 80, None, true),
+                ctx(gw.clone(), "b", 80, Some("*.example.com"), true),
+                ctx(ls.clone(), "a", 80, Some("x.example.com"), true),
+                ctx(gw.clone(), "off", 8080, None, false),
+            ],
+        }];
+        let mut s = statuses();
+        let binds = finish(gateways, &mut s);
+        let summary: Vec<(String, Vec<String>)> = binds
+            .iter()
+            .map(|b| {
+                (
+                    b.address.to_string(),
+                    b.listeners.iter().map(|l| l.id.clone()).collect(),
+                )
+            })
+            .collect();
+        let ids = vec![
+            "ListenerSet/ns/ls/a".to_string(),
+            "Gateway/ns/gw/b".to_string(),
+            "Gateway/ns/gw/a".to_string(),
+        ];
+        assert_eq!(
+            summary,
+            vec![
+                ("127.0.0.1:80".to_string(), ids.clone()),
+                ("127.0.0.2:80".to_string(), ids)
+            ]
+        );
+        let g = gateway_status(&s);
+        assert!(g.listeners.iter().all(|l| l.attached_routes == 7));
+    }
+
+    #[test]
+    fn data_plane_failures_make_statuses_truthful() {
+        let mut s = statuses();
+        apply_data_plane_report(
+            &mut s,
+            &[
+                ListenerFailure {
+                    listener_id: "Gateway/ns/gw/a".into(),
+                    bind_failed: true,
+                    error: "address in use".into(),
+                },
+                ListenerFailure {
+                    listener_id: "Gateway/ns/gw/unknown".into(),
+                    bind_failed: false,
+                    error: "ignored".into(),
+                },
+            ],
+        );
+        let g = gateway_status(&s);
+        let a = &g.listeners[0];
+        let programmed = crate::condition(&a.conditions, "Programmed").expect("Programmed");
+        assert_eq!(
+            (programmed.status.as_str(), programmed.reason.as_str()),
+            ("False", "PortUnavailable")
+        );
+        assert!(programmed.message.contains("address in use"));
+        let accepted = crate::condition(&a.conditions, "Accepted").expect("Accepted");
+        assert_eq!(accepted.reason, "PortUnavailable");
+        // Listener b still serves, so the Gateway stays programmed.
+        assert!(crate::condition(&g.conditions, "Programmed").is_some_and(Condition::is_true));
+
+        apply_data_plane_report(
+            &mut s,
+            &[ListenerFailure {
+                listener_id: "Gateway/ns/gw/b".into(),
+                bind_failed: false,
+                error: "certificate rejected".into(),
+            }],
+        );
+        let g = gateway_status(&s);
+        let b = crate::condition(&g.listeners[1].conditions, "Programmed").expect("Programmed");
+        assert_eq!((b.status.as_str(), b.reason.as_str()), ("False", "Invalid"));
+        assert!(
+            crate::condition(&g.listeners[1].conditions, "Accepted")
+                .is_some_and(Condition::is_true)
+        );
+        let gp = crate::condition(&g.conditions, "Programmed").expect("Programmed");
+        assert_eq!(
+            (gp.status.as_str(), gp.reason.as_str()),
+            ("False", "Invalid")
+        );
+        // The ListenerSet's listener "a" is another listener: untouched.
+        match s.get("ListenerSet", "ns", "ls") {
+            Some(ObjectStatus::ListenerSet(l)) => {
+                assert!(
+                    crate::condition(&l.listeners[0].conditions, "Programmed")
+                        .is_some_and(Condition::is_true)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
