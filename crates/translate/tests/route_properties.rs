@@ -185,3 +185,80 @@ proptest! {
         }
     }
 }
+
+// === whole translation: route order in the snapshot does not matter ===
+
+fn route_json(i: usize, path: &str, exact: bool, host: Option<&str>, day: u8) -> serde_json::Value {
+    let mut spec = serde_json::json!({
+        "parentRefs": [{"name": "gw", "namespace": "infra"}],
+        "rules": [{
+            "matches": [{"path": {"type": if exact { "Exact" } else { "PathPrefix" }, "value": path}}],
+            "backendRefs": [{"name": format!("svc-{}", i % 3), "port": 80}]
+        }]
+    });
+    if let Some(h) = host {
+        spec["hostnames"] = serde_json::json!([h]);
+    }
+    serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": format!("r{i}"), "namespace": if i % 2 == 0 { "infra" } else { "apps" },
+                     "creationTimestamp": format!("2025-01-{:02}T00:00:00Z", 1 + day % 28)},
+        "spec": spec
+    })
+}
+
+fn base_snapshot() -> portico_model::Snapshot {
+    let class = serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "portico"}, "spec": {"controllerName": portico_translate::CONTROLLER_NAME}});
+    let gw = serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "gw", "namespace": "infra"},
+        "spec": {"gatewayClassName": "portico", "listeners": [
+            {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": {"namespaces": {"from": "All"}}},
+            {"name": "wild", "port": 8080, "protocol": "HTTP", "hostname": "*.example.com",
+             "allowedRoutes": {"namespaces": {"from": "All"}}}]}});
+    let mut s = portico_model::Snapshot {
+        gateway_classes: vec![serde_json::from_value(class).expect("class")],
+        gateways: vec![serde_json::from_value(gw).expect("gateway")],
+        ..Default::default()
+    };
+    for i in 0..3 {
+        s.services.push(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("svc-{i}"), "namespace": "infra"},
+                "spec": {"ports": [{"port": 80}]}
+            }))
+            .expect("service"),
+        );
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn translation_ignores_route_order(
+        routes in prop::collection::vec(
+            (path_strategy(), any::<bool>(), prop::option::of(prop::sample::select(vec!["a.example.com", "*.example.com", "b.example.org"])), 0u8..4),
+            1..25,
+        ),
+        seed in any::<u64>(),
+    ) {
+        let mut snapshot = base_snapshot();
+        for (i, (path, exact, host, day)) in routes.iter().enumerate() {
+            let p = match path { PathMatch::Exact(p) | PathMatch::Prefix(p) | PathMatch::Regex(p) => p.clone() };
+            snapshot.http_routes.push(serde_json::from_value(route_json(i, &p, *exact, *host, *day)).expect("route"));
+        }
+        let options = portico_translate::Options::default();
+        let first = portico_translate::translate(&snapshot, &options);
+        let mut state = seed | 1;
+        for i in (1..snapshot.http_routes.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            snapshot.http_routes.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let second = portico_translate::translate(&snapshot, &options);
+        prop_assert_eq!(first, second);
+    }
+}

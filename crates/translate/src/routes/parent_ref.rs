@@ -213,3 +213,217 @@ fn no_listener_message(t: &ParentTarget<'_>) -> String {
         (None, None) => format!("{}: no listeners", describe(t)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Options;
+    use crate::context::{AllowedNamespaces, ListenerCtx};
+    use crate::routes::view::RouteKind;
+    use crate::status::{ParentReference, RouteGroupKind};
+    use portico_ir::{BindProtocol, ObjectRef};
+    use portico_model::Snapshot;
+
+    fn listener(
+        owner_kind: &str,
+        owner: &str,
+        name: &str,
+        port: u16,
+        host: Option<&str>,
+    ) -> ListenerCtx {
+        ListenerCtx {
+            owner: ObjectRef {
+                kind: owner_kind.into(),
+                namespace: "infra".into(),
+                name: owner.into(),
+            },
+            owner_generation: 1,
+            name: name.into(),
+            port,
+            protocol: "HTTP".into(),
+            bind_protocol: Some(BindProtocol::Http),
+            hostname: host.map(str::to_string),
+            host_match: HostMatch::parse(host),
+            tls: None,
+            supported_kinds: vec![RouteGroupKind {
+                group: GATEWAY_GROUP.into(),
+                kind: "HTTPRoute".into(),
+            }],
+            allowed_namespaces: AllowedNamespaces::Same("infra".into()),
+            attachable: true,
+            programmed: true,
+            attached_routes: 0,
+            routes: Default::default(),
+        }
+    }
+
+    fn gateways() -> Vec<GatewayCtx> {
+        vec![GatewayCtx {
+            namespace: "infra".into(),
+            name: "gw".into(),
+            generation: 1,
+            addresses: vec![],
+            listeners: vec![
+                listener("Gateway", "gw", "a", 80, Some("a.example.com")),
+                listener("Gateway", "gw", "b", 8080, None),
+                listener("ListenerSet", "ls", "c", 80, Some("c.example.com")),
+            ],
+        }]
+    }
+
+    fn route(ns: &str, hostnames: &[&str]) -> RouteMeta {
+        let mut m = RouteMeta::new(RouteKind::Http, &Default::default(), vec![], vec![]);
+        m.namespace = ns.into();
+        m.hostnames = hostnames.iter().map(|h| (*h).to_string()).collect();
+        m
+    }
+
+    fn eval(route: &RouteMeta, parent: ParentReference, gws: &[GatewayCtx]) -> ParentResult {
+        let snapshot = Snapshot::default();
+        let index = Index::new(&snapshot, &Options::default());
+        let parents = Parents::new(gws);
+        evaluate(
+            route,
+            &ParentTarget::new(&parent, &route.namespace),
+            gws,
+            &parents,
+            &index,
+        )
+    }
+
+    fn pref(
+        kind: Option<&str>,
+        name: &str,
+        section: Option<&str>,
+        port: Option<i32>,
+    ) -> ParentReference {
+        ParentReference {
+            kind: kind.map(str::to_string),
+            name: name.into(),
+            section_name: section.map(str::to_string),
+            port,
+            ..Default::default()
+        }
+    }
+
+    fn reason(r: &ParentResult) -> &str {
+        match r {
+            ParentResult::Rejected { reason, .. } => reason,
+            ParentResult::Attached(_) => "Attached",
+            ParentResult::NotOurs => "NotOurs",
+        }
+    }
+
+    fn listeners(r: &ParentResult) -> Vec<usize> {
+        match r {
+            ParentResult::Attached(list) => list.iter().map(|a| a.listener).collect(),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn gateway_parent_selects_own_listeners_only() {
+        let gws = gateways();
+        let r = eval(&route("infra", &[]), pref(None, "gw", None, None), &gws);
+        assert_eq!(listeners(&r), vec![0, 1]);
+        let r = eval(
+            &route("infra", &[]),
+            pref(Some("ListenerSet"), "ls", None, None),
+            &gws,
+        );
+        assert_eq!(listeners(&r), vec![2]);
+        let r = eval(
+            &route("infra", &[]),
+            pref(None, "gw", Some("c"), None),
+            &gws,
+        );
+        assert_eq!(reason(&r), "NoMatchingParent");
+    }
+
+    #[test]
+    fn section_name_and_port_must_both_match() {
+        let gws = gateways();
+        let route = route("infra", &[]);
+        assert_eq!(
+            listeners(&eval(&route, pref(None, "gw", Some("a"), Some(80)), &gws)),
+            vec![0]
+        );
+        assert_eq!(
+            listeners(&eval(&route, pref(None, "gw", None, Some(8080)), &gws)),
+            vec![1]
+        );
+        for bad in [
+            pref(None, "gw", Some("a"), Some(8080)),
+            pref(None, "gw", Some("zzz"), None),
+            pref(None, "gw", None, Some(1)),
+        ] {
+            assert_eq!(reason(&eval(&route, bad, &gws)), "NoMatchingParent");
+        }
+    }
+
+    #[test]
+    fn rejections_in_order() {
+        let mut gws = gateways();
+        let r = eval(
+            &route("apps", &[]),
+            pref(None, "gw", None, None).with_ns("infra"),
+            &gws,
+        );
+        assert_eq!(reason(&r), "NotAllowedByListeners");
+        let r = eval(
+            &route("infra", &["x.org"]),
+            pref(None, "gw", Some("a"), None),
+            &gws,
+        );
+        assert_eq!(reason(&r), "NoMatchingListenerHostname");
+        // Hostnames intersect only the hostname-less listener.
+        let r = eval(
+            &route("infra", &["x.org"]),
+            pref(None, "gw", None, None),
+            &gws,
+        );
+        assert_eq!(listeners(&r), vec![1]);
+        gws[0].listeners[0].attachable = false;
+        let r = eval(
+            &route("infra", &[]),
+            pref(None, "gw", Some("a"), None),
+            &gws,
+        );
+        assert_eq!(reason(&r), "NoMatchingParent");
+        gws[0].listeners[1].supported_kinds.clear();
+        let r = eval(
+            &route("infra", &[]),
+            pref(None, "gw", Some("b"), None),
+            &gws,
+        );
+        assert_eq!(reason(&r), "NotAllowedByListeners");
+    }
+
+    #[test]
+    fn foreign_or_unknown_parents_get_no_entry() {
+        let gws = gateways();
+        let route = route("infra", &[]);
+        assert_eq!(
+            eval(&route, pref(None, "missing", None, None), &gws),
+            ParentResult::NotOurs
+        );
+        assert_eq!(
+            eval(&route, pref(Some("Service"), "gw", None, None), &gws),
+            ParentResult::NotOurs
+        );
+        let mut other_group = pref(None, "gw", None, None);
+        other_group.group = Some("example.com".into());
+        assert_eq!(eval(&route, other_group, &gws), ParentResult::NotOurs);
+    }
+
+    trait WithNs {
+        fn with_ns(self, ns: &str) -> Self;
+    }
+
+    impl WithNs for ParentReference {
+        fn with_ns(mut self, ns: &str) -> Self {
+            self.namespace = Some(ns.into());
+            self
+        }
+    }
+}
