@@ -201,7 +201,7 @@ fn route_json(i: usize, path: &str, exact: bool, host: Option<&str>, day: u8) ->
     }
     serde_json::json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": format!("r{i}"), "namespace": if i % 2 == 0 { "infra" } else { "apps" },
+        "metadata": {"name": format!("r{i}"), "namespace": if i.is_multiple_of(2) { "infra" } else { "apps" },
                      "creationTimestamp": format!("2025-01-{:02}T00:00:00Z", 1 + day % 28)},
         "spec": spec
     })
