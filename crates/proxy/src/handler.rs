@@ -21,7 +21,7 @@ use crate::local_reply::{is_grpc, reply};
 use crate::metrics::{GaugeGuard, Metrics};
 use crate::router::{RouteTable, host};
 use crate::upgrade;
-use crate::upstream::{Backend, ClusterState, InflightGuard, SendError, Target};
+use crate::upstream::{Backend, ClusterState, EndpointState, InflightGuard, SendError, Target};
 
 pub async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<Body> {
     let metrics = &ctx.shared.metrics;
@@ -314,23 +314,40 @@ async fn attempt(
             Err(_) => {
                 Metrics::incr(&metrics.upstream_timeouts_total);
                 tracing::debug!(cluster = %cluster.id, endpoint = %endpoint.address, "backend request timed out");
+                eject_on_failure(ctx, cluster, &endpoint);
                 return Outcome::Timeout;
             }
         },
         None => send.await,
     };
     match result {
-        Ok(resp) => Outcome::Response(resp, guard),
+        Ok(resp) => {
+            if resp.status().is_server_error() {
+                eject_on_failure(ctx, cluster, &endpoint);
+            } else {
+                endpoint.outlier.success();
+            }
+            Outcome::Response(resp, guard)
+        }
         Err(SendError::Connect(error)) => {
             Metrics::incr(&metrics.upstream_errors_total);
             tracing::debug!(cluster = %cluster.id, endpoint = %endpoint.address, %error, "upstream connect failed");
+            eject_on_failure(ctx, cluster, &endpoint);
             Outcome::Connect
         }
         Err(SendError::Broken(error)) => {
             Metrics::incr(&metrics.upstream_errors_total);
             tracing::debug!(cluster = %cluster.id, endpoint = %endpoint.address, %error, "upstream exchange failed");
+            eject_on_failure(ctx, cluster, &endpoint);
             Outcome::Broken
         }
+    }
+}
+
+fn eject_on_failure(ctx: &ConnCtx, cluster: &ClusterState, endpoint: &EndpointState) {
+    if endpoint.outlier.failure(&ctx.shared.config.outlier) {
+        Metrics::incr(&ctx.shared.metrics.outlier_ejections_total);
+        tracing::info!(cluster = %cluster.id, endpoint = %endpoint.address, "endpoint ejected after consecutive failures");
     }
 }
 

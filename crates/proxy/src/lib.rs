@@ -57,6 +57,8 @@ pub struct ProxyConfig {
     pub drain_timeout: Duration,
     /// Where per-request flow records go (disabled: nothing is built).
     pub flows: FlowSink,
+    /// Passive outlier detection for upstream endpoints.
+    pub outlier: upstream::OutlierPolicy,
 }
 
 impl Default for ProxyConfig {
@@ -71,6 +73,10 @@ impl Default for ProxyConfig {
             upstream_idle_timeout: Duration::from_secs(90),
             drain_timeout: Duration::from_secs(30),
             flows: FlowSink::disabled(),
+            outlier: upstream::OutlierPolicy {
+                consecutive_failures: 5,
+                base_ejection: Duration::from_secs(30),
+            },
         }
     }
 }

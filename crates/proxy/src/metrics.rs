@@ -22,6 +22,8 @@ pub struct Metrics {
     pub upstream_timeouts_total: AtomicU64,
     /// Retries sent after a first attempt.
     pub retries_total: AtomicU64,
+    /// Endpoints ejected by passive outlier detection.
+    pub outlier_ejections_total: AtomicU64,
     pub responses_1xx: AtomicU64,
     pub responses_2xx: AtomicU64,
     pub responses_3xx: AtomicU64,
@@ -42,6 +44,7 @@ pub struct MetricsSnapshot {
     pub upstream_errors_total: u64,
     pub upstream_timeouts_total: u64,
     pub retries_total: u64,
+    pub outlier_ejections_total: u64,
     pub responses_1xx: u64,
     pub responses_2xx: u64,
     pub responses_3xx: u64,
@@ -63,6 +66,7 @@ impl Metrics {
             upstream_errors_total: r(&self.upstream_errors_total),
             upstream_timeouts_total: r(&self.upstream_timeouts_total),
             retries_total: r(&self.retries_total),
+            outlier_ejections_total: r(&self.outlier_ejections_total),
             responses_1xx: r(&self.responses_1xx),
             responses_2xx: r(&self.responses_2xx),
             responses_3xx: r(&self.responses_3xx),

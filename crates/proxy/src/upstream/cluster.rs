@@ -97,15 +97,33 @@ impl ClusterState {
 
     /// The endpoint for the next request, `None` when none is usable.
     /// `hash` keys consistent-hashing clusters (Maglev); others ignore it.
+    /// Ejected outliers are skipped unless every endpoint is ejected (then
+    /// traffic keeps flowing rather than failing outright).
     pub fn pick(&self, hash: u64) -> Option<Arc<EndpointState>> {
         let eps = self.endpoints.load();
-        let i = match &eps.maglev {
-            Some(table) => table.pick(hash)?,
-            None => self
-                .balancer
-                .pick(eps.usable.len(), |i| eps.usable[i].active())?,
+        let usable = &eps.usable;
+        let choose = |salt: u64| -> Option<usize> {
+            match &eps.maglev {
+                Some(table) => table.pick(hash.wrapping_add(salt)),
+                None => self.balancer.pick(usable.len(), |i| usable[i].active()),
+            }
         };
-        eps.usable.get(i).cloned()
+        let first = choose(0)?;
+        if !usable.get(first)?.outlier.is_ejected() {
+            return usable.get(first).cloned();
+        }
+        for salt in 1..4u64 {
+            if let Some(ep) = choose(salt).and_then(|i| usable.get(i))
+                && !ep.outlier.is_ejected()
+            {
+                return Some(Arc::clone(ep));
+            }
+        }
+        usable
+            .iter()
+            .find(|e| !e.outlier.is_ejected())
+            .or_else(|| usable.get(first))
+            .cloned()
     }
 
     /// Whether [`ClusterState::pick`] uses its `hash` argument.

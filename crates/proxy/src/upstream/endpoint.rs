@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::uri::Authority;
 
 use super::h2::H2Slot;
+use super::outlier::OutlierState;
 
 #[derive(Debug)]
 pub struct EndpointState {
@@ -16,6 +17,7 @@ pub struct EndpointState {
     pub authority: Authority,
     active: AtomicU64,
     pub(crate) h2: H2Slot,
+    pub(crate) outlier: OutlierState,
 }
 
 impl EndpointState {
@@ -28,6 +30,7 @@ impl EndpointState {
             authority,
             active: AtomicU64::new(0),
             h2: H2Slot::default(),
+            outlier: OutlierState::default(),
         }
     }
 

@@ -6,11 +6,13 @@ mod client;
 mod cluster;
 mod endpoint;
 mod h2;
+mod outlier;
 
 pub use backends::{Backend, BackendSet, Target};
 pub use client::{Clients, SendError};
 pub use cluster::ClusterState;
 pub use endpoint::{EndpointState, InflightGuard};
+pub use outlier::OutlierPolicy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

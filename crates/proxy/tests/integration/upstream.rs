@@ -385,3 +385,34 @@ async fn maglev_cluster_keeps_a_client_on_one_endpoint() {
         );
     }
 }
+
+#[tokio::test]
+async fn failing_endpoint_is_ejected() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let a = Echo::start("a").await;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("svc", 1)])],
+        vec![cluster("svc", vec![endpoint(dead), a.endpoint()])],
+    ))
+    .await;
+    // Round robin alternates; the dead endpoint fails 5 times in a row
+    // (the default threshold) within the first 10 requests.
+    let mut failures = 0;
+    for _ in 0..10 {
+        if get(gw.addr(), "h", "/").await.status != StatusCode::OK {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 5);
+    assert_eq!(gw.proxy.metrics().snapshot().outlier_ejections_total, 1);
+    for _ in 0..20 {
+        assert_eq!(
+            get(gw.addr(), "h", "/").await.status,
+            StatusCode::OK,
+            "ejected endpoint skipped"
+        );
+    }
+}
