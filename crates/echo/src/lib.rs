@@ -36,6 +36,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`UpstreamEcho::from_env`] maps the environment of an upstream
+//! `echo-basic` container (as written in the conformance manifests) to the
+//! servers above and their container ports.
+//!
 //! TLS variants ([`serve_https`], [`serve_tcp_tls`], from [`TlsSettings`]
 //! PEM) add the `tls` block of the contract to their answers.
 //!
@@ -55,6 +59,7 @@ mod log;
 mod tcp;
 mod tls;
 mod udp;
+mod upstream_env;
 
 pub use config::EchoConfig;
 pub use error::Error;
@@ -67,3 +72,4 @@ pub use tcp::{TCP_GREETING, serve_tcp, serve_tcp_tls};
 pub use tls::TlsSettings;
 pub use tokio_util::sync::CancellationToken;
 pub use udp::{serve_udp, udp_answer};
+pub use upstream_env::{EchoMode, UpstreamEcho, UpstreamServer, UpstreamTlsFiles};
