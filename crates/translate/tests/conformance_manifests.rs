@@ -227,6 +227,7 @@ fn check_file(file: &str, snapshot: &mut Snapshot, out: &Output) {
                 "InvalidRouteKinds",
             );
             assert!(only.supported_kinds.is_empty());
+            expect(&only.conditions, "Programmed", "False", "Invalid");
             let some = listener(
                 &gateway(s, "gateway-supported-and-invalid-route-kind").listeners,
                 "http",
@@ -320,6 +321,12 @@ fn check_file(file: &str, snapshot: &mut Snapshot, out: &Output) {
                 expect(&l.conditions, "Accepted", "False", "NoValidCACertificate");
                 expect(&l.conditions, "Programmed", "False", "Invalid");
             }
+        }
+        "tlsroute-listener-passthrough-supported-kinds.yaml" => {
+            let g = gateway(s, "gateway-tlsroute-passthrough-supported-kind");
+            let l = listener(&g.listeners, "tls-passthrough");
+            expect(&l.conditions, "ResolvedRefs", "False", "InvalidRouteKinds");
+            assert_eq!(kinds(l), vec!["TLSRoute"]);
         }
         "tlsroute-listener-mixed-termination-not-supported.yaml" => {
             let g = gateway(s, "gateway-tlsroute-mixed-termination-not-supported");
@@ -501,4 +508,66 @@ fn conformance_manifests_translate_with_expected_gateway_statuses() {
         check_common(&file, &snapshot, &out);
         check_file(&file, &mut snapshot, &out);
     }
+}
+
+/// Gateways the upstream suite expects to become ready (no skip annotation)
+/// must be Accepted and Programmed, unless listed here with the reason.
+#[test]
+fn gateways_without_skip_annotation_become_ready() {
+    // (file, gateway): expected not to be fully ready, and why.
+    let known: &[(&str, &str, &str)] = &[
+        (
+            "gateway-secret-invalid-reference-grant.yaml",
+            "gateway-secret-invalid-reference-grant",
+            "its only listener's certificate is not permitted",
+        ),
+        (
+            "gateway-secret-missing-reference-grant.yaml",
+            "gateway-secret-missing-reference-grant",
+            "its only listener's certificate is not permitted",
+        ),
+        (
+            "tlsroute-listener-mixed-termination-not-supported.yaml",
+            "gateway-tlsroute-mixed-termination-not-supported",
+            "without TLSRouteModeMixed both listeners are ProtocolConflict (asserted above)",
+        ),
+        (
+            "tlsroute-mixed-termination-same-namespace.yaml",
+            "gateway-tlsroute-mixed-termination",
+            "needs TLSRouteModeMixed, which features.rs does not claim (the upstream test is skipped)",
+        ),
+    ];
+    let mut problems = Vec::new();
+    for path in test_files() {
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let snapshot = load_case(&path);
+        let out = run(&snapshot);
+        for gw in &snapshot.gateways {
+            let skip = gw.metadata.annotations.as_ref().is_some_and(|a| {
+                a.get("gateway-api/skip-this-for-readiness")
+                    .is_some_and(|v| v == "true")
+            });
+            let name = gw.metadata.name.as_deref().unwrap_or_default();
+            let ns = gw.metadata.namespace.as_deref().unwrap_or_default();
+            if skip || known.iter().any(|(f, g, _)| *f == file && *g == name) {
+                continue;
+            }
+            let Some(ObjectStatus::Gateway(status)) = out.statuses.get("Gateway", ns, name) else {
+                problems.push(format!("{file}: {ns}/{name}: no status"));
+                continue;
+            };
+            for type_ in ["Accepted", "Programmed"] {
+                if !condition(&status.conditions, type_).is_some_and(Condition::is_true) {
+                    problems.push(format!(
+                        "{file}: {ns}/{name}: {type_} is not True: {:?}",
+                        status.conditions
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
