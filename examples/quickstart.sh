@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 admin=${PORTICO_ADMIN:-127.0.0.1:9876}
 export PORTICO_ADMIN=$admin
 
-echo "==> building portico (release)"
-cargo build --release --quiet --bin portico
-bin=$PWD/target/release/portico
+# PROFILE=dev reuses a debug build (faster to build, slower to run).
+profile=${PROFILE:-release}
+echo "==> building portico ($profile)"
+cargo build --profile "$profile" --quiet --bin portico
+dir=$profile; [[ $profile == dev ]] && dir=debug
+bin=$PWD/target/$dir/portico
 
 pids=()
 cleanup() {

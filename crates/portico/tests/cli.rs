@@ -492,3 +492,30 @@ async fn check_flags_failing_conditions() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_run_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(&dir.path().join("gateway.yaml"), &gateway_yaml(free_port(), ""));
+    let mut gw = Instance::start(dir).await;
+    eventually(DEADLINE, || async {
+        match gw.admin_get("/readyz").await.0 {
+            200 => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await
+    .expect("ready");
+    let pid = gw.child.id().expect("pid").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(DEADLINE, gw.child.wait())
+        .await
+        .expect("exits before the deadline")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
