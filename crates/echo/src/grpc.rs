@@ -10,12 +10,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tower::Service as _;
 
 use crate::accept::accept_loop;
+use crate::tls::{TlsInfo, TlsSettings};
 use crate::{EchoConfig, EchoLog, EchoRecord, Error, Identity, ServerHandle};
 
 /// Generated messages, server and client for `proto/grpcecho.proto`.
@@ -31,7 +33,10 @@ pub mod proto {
 }
 
 use proto::grpc_echo_server::{GrpcEcho, GrpcEchoServer};
-use proto::{Assertions, Context, EchoRequest, EchoResponse, Header};
+use proto::{Assertions, Context, EchoRequest, EchoResponse, Header, TlsAssertions};
+
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The fully-qualified service name.
 pub const GRPC_ECHO_SERVICE: &str = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho";
@@ -41,6 +46,7 @@ pub const GRPC_ECHO_SERVICE: &str = "gateway_api_conformance.echo_basic.grpcecho
 struct CallMeta {
     uri: Uri,
     remote: SocketAddr,
+    tls: Option<Arc<TlsInfo>>,
 }
 
 #[derive(Debug)]
@@ -91,7 +97,13 @@ impl EchoService {
                     service_name: self.identity.service.clone(),
                     pod: self.identity.pod.clone(),
                 }),
-                tls_assertions: None,
+                tls_assertions: meta.and_then(|m| m.tls.as_deref()).map(|t| TlsAssertions {
+                    version: t.version.clone(),
+                    negotiated_protocol: t.negotiated_protocol.clone(),
+                    server_name: t.server_name.clone(),
+                    cipher_suite: t.cipher_suite.clone(),
+                    peer_certificates: t.peer_certificates.clone(),
+                }),
             }),
         }
     }
@@ -123,6 +135,27 @@ pub async fn serve_grpc(
     config: EchoConfig,
     shutdown: CancellationToken,
 ) -> Result<ServerHandle, Error> {
+    start(listener, config, shutdown, None)
+}
+
+/// Serves the gRPC echo service over TLS (ALPN `h2`; the upstream
+/// `HTTPS_PORT`); answers carry `tls_assertions`.
+pub async fn serve_grpc_tls(
+    listener: TcpListener,
+    config: EchoConfig,
+    tls: TlsSettings,
+    shutdown: CancellationToken,
+) -> Result<ServerHandle, Error> {
+    let acceptor = tls.acceptor(&[b"h2"])?;
+    start(listener, config, shutdown, Some(acceptor))
+}
+
+fn start(
+    listener: TcpListener,
+    config: EchoConfig,
+    shutdown: CancellationToken,
+    acceptor: Option<TlsAcceptor>,
+) -> Result<ServerHandle, Error> {
     let local_addr = listener.local_addr().map_err(Error::LocalAddr)?;
     let identity = config.identity.resolved_for_port(local_addr.port());
     let service = GrpcEchoServer::new(Arc::new(EchoService {
@@ -130,33 +163,65 @@ pub async fn serve_grpc(
         log: config.log,
     }));
     let token = shutdown.child_token();
-    tracing::info!(addr = %local_addr, pod = %identity.pod, "echo grpc server listening");
+    tracing::info!(
+        addr = %local_addr,
+        pod = %identity.pod,
+        tls = acceptor.is_some(),
+        "echo grpc server listening"
+    );
     let conn_token = token.clone();
     let task = tokio::spawn(accept_loop(
         listener,
         token.clone(),
-        move |stream, remote| serve_connection(stream, remote, service.clone(), conn_token.clone()),
+        move |stream, remote| {
+            let service = service.clone();
+            let token = conn_token.clone();
+            let acceptor = acceptor.clone();
+            async move {
+                let Some(acceptor) = acceptor else {
+                    return drive(TokioIo::new(stream), remote, None, service, token).await;
+                };
+                let handshake = tokio::select! {
+                    r = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r,
+                    () = token.cancelled() => return,
+                };
+                match handshake {
+                    Ok(Ok(tls)) => {
+                        let info = Arc::new(TlsInfo::from_connection(tls.get_ref().1));
+                        drive(TokioIo::new(tls), remote, Some(info), service, token).await;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, %remote, "grpc echo TLS handshake failed")
+                    }
+                    Err(_) => tracing::debug!(%remote, "grpc echo TLS handshake timed out"),
+                }
+            }
+        },
     ));
     Ok(ServerHandle::new(local_addr, identity, token, task))
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn drive<I>(
+    io: TokioIo<I>,
     remote: SocketAddr,
+    tls: Option<Arc<TlsInfo>>,
     service: GrpcEchoServer<Arc<EchoService>>,
     token: CancellationToken,
-) {
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let svc = service_fn(move |mut req: http::Request<Incoming>| {
         let meta = CallMeta {
             uri: req.uri().clone(),
             remote,
+            tls: tls.clone(),
         };
         req.extensions_mut().insert(meta);
         let mut service = service.clone();
         async move { service.call(req).await }
     });
     let builder = auto::Builder::new(TokioExecutor::new()).http2_only();
-    let connection = builder.serve_connection(TokioIo::new(stream), svc);
+    let connection = builder.serve_connection(io, svc);
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

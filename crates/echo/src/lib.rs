@@ -13,7 +13,7 @@
 //! | [`serve_https`] | [`serve_http`] over TLS (ALPN h2/http1.1, client certs verified if given) |
 //! | [`serve_tcp`] / [`serve_tcp_tls`] | greeting `Gateway API Test TCP Server\n`, then `PING`→`PONG`, `IS_TLS`→`false`/`true`, `TEST`→ one JSON line |
 //! | [`serve_udp`] | each datagram answered with `{"request", "namespace", "ingress", "service", "pod"}` |
-//! | [`serve_grpc`] | `gateway_api_conformance.echo_basic.grpcecho.GrpcEcho` (`Echo`, `EchoTwo`; `EchoThree` UNIMPLEMENTED) over h2c |
+//! | [`serve_grpc`] / [`serve_grpc_tls`] | `gateway_api_conformance.echo_basic.grpcecho.GrpcEcho` (`Echo`, `EchoTwo`; `EchoThree` UNIMPLEMENTED) over h2c / TLS |
 //!
 //! Each echoed request is recorded as an [`EchoRecord`] whose
 //! [`EchoRecord::line`] is `Echoing back request made to <RequestURI> to
@@ -40,11 +40,11 @@
 //! `echo-basic` container (as written in the conformance manifests) to the
 //! servers above and their container ports.
 //!
-//! TLS variants ([`serve_https`], [`serve_tcp_tls`], from [`TlsSettings`]
+//! TLS variants ([`serve_https`], [`serve_tcp_tls`], [`serve_grpc_tls`], from [`TlsSettings`]
 //! PEM) add the `tls` block of the contract to their answers.
 //!
 //! Not implemented: a real `Upgrade: h2c` switch (declined; answered over
-//! HTTP/1.1), gRPC over TLS, gRPC reflection, the `/backendTLS` SNI sniffing
+//! HTTP/1.1), gRPC reflection, the `/backendTLS` SNI sniffing
 //! (the `tls.serverName` of [`serve_https`] carries the SNI instead).
 
 mod accept;
@@ -63,7 +63,7 @@ mod upstream_env;
 
 pub use config::EchoConfig;
 pub use error::Error;
-pub use grpc::{GRPC_ECHO_SERVICE, proto, serve_grpc};
+pub use grpc::{GRPC_ECHO_SERVICE, proto, serve_grpc, serve_grpc_tls};
 pub use handle::ServerHandle;
 pub use http::{serve_h2c, serve_http, serve_https};
 pub use identity::Identity;

@@ -22,6 +22,8 @@ pub enum EchoMode {
     Https,
     /// [`crate::serve_grpc`]
     Grpc,
+    /// [`crate::serve_grpc_tls`]
+    GrpcTls,
     /// [`crate::serve_tcp`]
     Tcp,
     /// [`crate::serve_tcp_tls`]
@@ -45,7 +47,7 @@ pub struct UpstreamServer {
 pub struct UpstreamTlsFiles {
     /// `TLS_SERVER_CERT`
     pub cert: PathBuf,
-    /// `TLS_SERVER_PRIVKEY` (HTTP) or `TLS_SERVER_PRIV_KEY` (TCP)
+    /// `TLS_SERVER_PRIVKEY` (HTTP, gRPC) or `TLS_SERVER_PRIV_KEY` (TCP)
     pub key: PathBuf,
     /// `TLS_CLIENT_CACERTS` (HTTP only)
     pub client_ca: Option<PathBuf>,
@@ -94,6 +96,14 @@ impl UpstreamEcho {
         let mut tls = None;
         if get("GRPC_ECHO_SERVER").is_some() {
             servers.push(server(EchoMode::Grpc, port("HTTP_PORT", 3000)));
+            if let (Some(cert), Some(key)) = (get("TLS_SERVER_CERT"), get("TLS_SERVER_PRIVKEY")) {
+                servers.push(server(EchoMode::GrpcTls, port("HTTPS_PORT", 8443)));
+                tls = Some(UpstreamTlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                    client_ca: None,
+                });
+            }
         } else if get("TCP_ECHO_SERVER").is_some() {
             servers.push(server(EchoMode::Tcp, port("TCP_PORT", 3000)));
             if let (Some(cert), Some(key)) = (get("TLS_SERVER_CERT"), get("TLS_SERVER_PRIV_KEY")) {

@@ -235,3 +235,44 @@ async fn tcp_over_tls() {
     assert_eq!(v["tls"]["serverName"], "abc.example.com");
     assert!(v["tlsport"].is_string());
 }
+
+#[tokio::test]
+async fn grpc_over_tls_reports_tls_assertions() {
+    use portico_echo::proto::EchoRequest;
+    use portico_echo::proto::grpc_echo_client::GrpcEchoClient;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+    let pki = pki();
+    let (config, _log) = config("grpc-tls-backend");
+    let server = portico_echo::serve_grpc_tls(
+        listener().await,
+        config,
+        TlsSettings::new(pki.server.0.clone(), pki.server.1.clone()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("serve");
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pki.ca_pem.clone()))
+        .domain_name("abc.example.com");
+    let channel = within(
+        Endpoint::from_shared(format!("https://{}", server.local_addr()))
+            .expect("endpoint")
+            .tls_config(tls)
+            .expect("tls config")
+            .connect(),
+    )
+    .await
+    .expect("connect");
+    let resp = within(GrpcEchoClient::new(channel).echo(EchoRequest {}))
+        .await
+        .expect("echo")
+        .into_inner();
+    let a = resp.assertions.expect("assertions");
+    let t = a.tls_assertions.expect("tls assertions");
+    assert_eq!(t.version, "TLSv1.3");
+    assert_eq!(t.server_name, "abc.example.com");
+    assert_eq!(t.negotiated_protocol, "h2");
+    assert!(t.cipher_suite.starts_with("TLS_"));
+    assert_eq!(a.context.expect("context").service_name, "grpc-tls-backend");
+}
