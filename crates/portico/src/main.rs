@@ -46,6 +46,10 @@ enum Command {
     Echo(cmd::echo::Args),
     /// Print the version.
     Version(cmd::version::Args),
+    /// Run the eBPF service load balancer (kube-proxy replacement) for a directory.
+    Agent(cmd::agent::Args),
+    /// Inspect the eBPF maps (`portico bpf services`).
+    Bpf(cmd::bpf::Args),
 }
 
 #[tokio::main]
@@ -61,6 +65,8 @@ async fn main() -> ExitCode {
         Command::Check(args) => cmd::check::main(args).await,
         Command::Echo(args) => cmd::echo::main(args).await,
         Command::Version(args) => cmd::version::main(args).await,
+        Command::Agent(args) => cmd::agent::main(args).await,
+        Command::Bpf(args) => cmd::bpf::main(args).await,
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,7 @@
 //! One module per subcommand, each with its `Args` and an async `main`.
 
+pub mod agent;
+pub mod bpf;
 pub mod check;
 pub mod echo;
 pub mod get;

@@ -1,0 +1,202 @@
+//! `portico agent --config DIR`: the eBPF service load balancer on its own
+//! (kube-proxy replacement): Services and EndpointSlices of a watched
+//! directory become socket-LB entries in the kernel.
+//!
+//! [`KubeProxyReplacementArgs`] and [`ServiceLoadBalancer`] are the same
+//! thing for `portico run --kube-proxy-replacement`: flatten the args, start
+//! it once, and hand it `ir.services` after every translation.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use portico_ebpf::{Agent, AgentConfig, DEFAULT_PIN_DIR};
+use portico_ir::ServiceFrontend;
+use portico_translate::Options;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Where the eBPF maps are pinned and which cgroup the programs attach to.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BpfArgs {
+    /// bpffs directory of the pinned service maps.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_PIN_DIR)]
+    pub bpf_pin_dir: PathBuf,
+    /// cgroup v2 directory to attach to (default: the cgroup v2 root, i.e.
+    /// every process of the host).
+    #[arg(long, value_name = "DIR")]
+    pub bpf_cgroup: Option<PathBuf>,
+}
+
+impl BpfArgs {
+    fn agent_config(&self) -> AgentConfig {
+        AgentConfig {
+            cgroup: self.bpf_cgroup.clone(),
+            pin_dir: self.bpf_pin_dir.clone(),
+        }
+    }
+}
+
+/// Flags for `portico run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KubeProxyReplacementArgs {
+    /// Load-balance the Services of the store in the kernel (eBPF socket LB;
+    /// root only). Without privileges Portico keeps running with it off.
+    #[arg(long)]
+    pub kube_proxy_replacement: bool,
+    #[command(flatten)]
+    pub bpf: BpfArgs,
+}
+
+/// The eBPF agent when it could start, nothing otherwise (already logged).
+pub struct ServiceLoadBalancer {
+    agent: Option<Agent>,
+}
+
+impl ServiceLoadBalancer {
+    /// Starts the agent if `--kube-proxy-replacement` is set. A refusal
+    /// (no root, kernel without the program types, programs not compiled)
+    /// is logged with its reason and leaves eBPF off.
+    #[allow(
+        dead_code,
+        reason = "for `portico run --kube-proxy-replacement` (run.rs)"
+    )]
+    pub fn start(args: &KubeProxyReplacementArgs) -> ServiceLoadBalancer {
+        if !args.kube_proxy_replacement {
+            return ServiceLoadBalancer { agent: None };
+        }
+        match ServiceLoadBalancer::try_start(&args.bpf) {
+            Ok(lb) => lb,
+            Err(e) => {
+                tracing::error!(error = %e, "eBPF service load balancing is off");
+                ServiceLoadBalancer { agent: None }
+            }
+        }
+    }
+
+    /// Starts the agent or says why it cannot run.
+    pub fn try_start(args: &BpfArgs) -> Result<ServiceLoadBalancer, portico_ebpf::Error> {
+        Agent::start(args.agent_config()).map(|agent| ServiceLoadBalancer { agent: Some(agent) })
+    }
+
+    #[allow(
+        dead_code,
+        reason = "for `portico run --kube-proxy-replacement` (run.rs)"
+    )]
+    pub fn is_on(&self) -> bool {
+        self.agent.is_some()
+    }
+
+    /// Brings the kernel maps to `services`; failures are logged.
+    pub fn sync(&mut self, services: &[ServiceFrontend]) {
+        let Some(agent) = self.agent.as_mut() else {
+            return;
+        };
+        match agent.sync(services) {
+            Ok(report) => tracing::info!(
+                services = report.services,
+                backends = report.backends,
+                operations = report.operations,
+                "eBPF service maps synced"
+            ),
+            Err(e) => tracing::error!(error = %e, "eBPF service map sync failed"),
+        }
+    }
+
+    /// Detaches the programs (the pinned maps stay for the next start).
+    pub fn shutdown(self) {
+        if let Some(agent) = self.agent {
+            agent.shutdown();
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Directory of YAML files (Services, EndpointSlices, ...; watched).
+    #[arg(short = 'c', long, value_name = "DIR")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub bpf: BpfArgs,
+    /// Quiet time after a file change before re-syncing.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub debounce: Duration,
+}
+
+pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.config.is_dir(),
+        "--config {}: not a directory",
+        args.config.display()
+    );
+    // Unlike `run`, the agent is the whole point here: refusing is an error.
+    let mut lb = ServiceLoadBalancer::try_start(&args.bpf).context("starting the eBPF agent")?;
+    let mut states = portico_file::watch(&args.config, args.debounce)
+        .await
+        .with_context(|| format!("watching {}", args.config.display()))?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let options = Options::default();
+    let mut state = states.borrow_and_update().clone();
+    loop {
+        let translated = crate::pipeline::translate(&state, &options);
+        lb.sync(&translated.output.ir.services);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+            changed = states.changed() => {
+                if changed.is_err() {
+                    tracing::error!("the configuration watch stopped; keeping the last services");
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = sigterm.recv() => {}
+                    }
+                    break;
+                }
+                state = states.borrow_and_update().clone();
+            }
+        }
+    }
+    lb.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        kpr: KubeProxyReplacementArgs,
+    }
+
+    #[test]
+    fn off_by_default_and_off_means_no_agent() {
+        let cli = Cli::parse_from(["portico"]);
+        assert!(!cli.kpr.kube_proxy_replacement);
+        assert_eq!(cli.kpr.bpf.bpf_pin_dir, PathBuf::from(DEFAULT_PIN_DIR));
+        let lb = ServiceLoadBalancer::start(&cli.kpr);
+        assert!(!lb.is_on());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::parse_from([
+            "portico",
+            "--kube-proxy-replacement",
+            "--bpf-pin-dir",
+            "/sys/fs/bpf/x",
+            "--bpf-cgroup",
+            "/sys/fs/cgroup/unified/x",
+        ]);
+        assert!(cli.kpr.kube_proxy_replacement);
+        let config = cli.kpr.bpf.agent_config();
+        assert_eq!(config.pin_dir, PathBuf::from("/sys/fs/bpf/x"));
+        assert_eq!(
+            config.cgroup,
+            Some(PathBuf::from("/sys/fs/cgroup/unified/x"))
+        );
+    }
+}
