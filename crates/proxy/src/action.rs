@@ -8,6 +8,7 @@ use portico_ir::{BackendTarget, HttpAction};
 use crate::Error;
 use crate::filters::Filter;
 use crate::retry::Retry;
+use crate::session::Session;
 use crate::upstream::{Backend, BackendSet, Target, Upstreams};
 
 #[derive(Debug)]
@@ -19,6 +20,7 @@ pub struct Action {
     /// One upstream attempt; `None`: no limit.
     pub backend_timeout: Option<Duration>,
     pub retry: Option<Retry>,
+    pub session: Option<Session>,
     pub grpc: bool,
 }
 
@@ -63,6 +65,10 @@ impl Action {
             request_timeout: action.timeouts.request.filter(|d| !d.is_zero()),
             backend_timeout: action.timeouts.backend_request.filter(|d| !d.is_zero()),
             retry: action.retry.as_ref().map(Retry::compile),
+            session: action
+                .session_persistence
+                .as_ref()
+                .and_then(Session::compile),
             grpc: action.grpc,
         })
     }
@@ -80,6 +86,7 @@ impl Action {
             request_timeout: None,
             backend_timeout: None,
             retry: None,
+            session: None,
             grpc,
         }
     }

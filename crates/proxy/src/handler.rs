@@ -159,7 +159,22 @@ async fn forward(
         trace.disposition = Disposition::Answered;
         return finish(resp, action, None, &plan);
     }
-    let Some(backend) = action.backends.pick() else {
+    // A session token that names a live endpoint pins backend and endpoint.
+    let pinned = action
+        .session
+        .as_ref()
+        .and_then(|s| s.token(&parts.headers))
+        .and_then(|token| find_session(action, token));
+    let picked = match &pinned {
+        Some((backend, _)) => Some(*backend),
+        None => action.backends.pick(),
+    };
+    let pinned_endpoint = pinned.map(|(_, ep)| ep);
+    let new_session = action
+        .session
+        .as_ref()
+        .filter(|_| pinned_endpoint.is_none());
+    let Some(backend) = picked else {
         trace.disposition = Disposition::Error;
         Metrics::incr(&shared.metrics.invalid_backend_total);
         return finish(
@@ -214,6 +229,7 @@ async fn forward(
                     cluster,
                     action.backend_timeout,
                     copy_request(&parts),
+                    pinned_endpoint.clone(),
                     trace,
                 )
                 .await;
@@ -232,7 +248,15 @@ async fn forward(
         }
         _ => {
             let req = Request::from_parts(parts, Body::incoming(body));
-            attempt(ctx, cluster, action.backend_timeout, req, trace).await
+            attempt(
+                ctx,
+                cluster,
+                action.backend_timeout,
+                req,
+                pinned_endpoint,
+                trace,
+            )
+            .await
         }
     };
     let resp = match outcome {
@@ -256,6 +280,9 @@ async fn forward(
             } else {
                 let (mut rp, rb) = resp.into_parts();
                 hygiene::strip_hop_by_hop(&mut rp.headers, false);
+                if let Some(session) = new_session {
+                    session.stamp(&mut rp.headers, &guard.endpoint().session_token);
+                }
                 Response::from_parts(rp, Body::Incoming(rb, Some(guard)))
             }
         }
@@ -294,6 +321,7 @@ async fn attempt(
     cluster: &ClusterState,
     limit: Option<Duration>,
     req: Request<Body>,
+    pinned: Option<Arc<EndpointState>>,
     trace: &mut Trace,
 ) -> Outcome {
     let metrics = &ctx.shared.metrics;
@@ -302,7 +330,7 @@ async fn attempt(
     } else {
         0
     };
-    let Some(endpoint) = cluster.pick(hash) else {
+    let Some(endpoint) = pinned.or_else(|| cluster.pick(hash)) else {
         return Outcome::NoEndpoint;
     };
     trace.endpoint = Some(endpoint.address);
@@ -342,6 +370,14 @@ async fn attempt(
             Outcome::Broken
         }
     }
+}
+
+/// The backend and endpoint a session token names, if still usable.
+fn find_session<'a>(action: &'a Action, token: &str) -> Option<(&'a Backend, Arc<EndpointState>)> {
+    action.backends.iter().find_map(|b| match &b.target {
+        Target::Cluster(c) => c.by_session_token(token).map(|ep| (b, ep)),
+        Target::Invalid(_) => None,
+    })
 }
 
 fn eject_on_failure(ctx: &ConnCtx, cluster: &ClusterState, endpoint: &EndpointState) {

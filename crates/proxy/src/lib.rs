@@ -22,6 +22,7 @@ mod local_reply;
 mod metrics;
 mod retry;
 pub mod router;
+mod session;
 mod upgrade;
 pub mod upstream;
 

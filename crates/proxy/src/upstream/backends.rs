@@ -64,6 +64,11 @@ impl BackendSet {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// Backends with a positive weight, in rule order.
+    pub fn iter(&self) -> impl Iterator<Item = &Backend> {
+        self.entries.iter().map(|(_, b)| b)
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,16 @@ impl ClusterState {
         self.algorithm == LbAlgorithm::Maglev
     }
 
+    /// The usable, non-ejected endpoint a session token names.
+    pub fn by_session_token(&self, token: &str) -> Option<Arc<EndpointState>> {
+        self.endpoints
+            .load()
+            .usable
+            .iter()
+            .find(|e| &*e.session_token == token && !e.outlier.is_ejected())
+            .cloned()
+    }
+
     pub fn usable_count(&self) -> usize {
         self.endpoints.load().usable.len()
     }

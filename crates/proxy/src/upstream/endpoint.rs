@@ -18,6 +18,8 @@ pub struct EndpointState {
     active: AtomicU64,
     pub(crate) h2: H2Slot,
     pub(crate) outlier: OutlierState,
+    /// Session persistence token naming this endpoint.
+    pub session_token: Box<str>,
 }
 
 impl EndpointState {
@@ -31,6 +33,7 @@ impl EndpointState {
             active: AtomicU64::new(0),
             h2: H2Slot::default(),
             outlier: OutlierState::default(),
+            session_token: crate::session::token_for(&address).into(),
         }
     }
 
@@ -49,6 +52,10 @@ impl InflightGuard {
     pub fn new(endpoint: Arc<EndpointState>) -> InflightGuard {
         endpoint.active.fetch_add(1, Ordering::Relaxed);
         InflightGuard(endpoint)
+    }
+
+    pub fn endpoint(&self) -> &Arc<EndpointState> {
+        &self.0
     }
 }
 

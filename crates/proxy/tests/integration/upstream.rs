@@ -416,3 +416,55 @@ async fn failing_endpoint_is_ejected() {
         );
     }
 }
+
+#[tokio::test]
+async fn session_persistence_cookie_and_header() {
+    let a = Echo::start("a").await;
+    let b = Echo::start("b").await;
+    let c = Echo::start("c").await;
+    let sticky = |path: &str, kind, name: &str| {
+        let mut r = route(prefix(path), vec![backend("svc", 1)]);
+        r.action.session_persistence = Some(SessionPersistence {
+            kind,
+            name: name.into(),
+            absolute_timeout: None,
+            idle_timeout: None,
+            permanent: false,
+        });
+        r
+    };
+    let gw = Gateway::start(simple(
+        vec![
+            sticky("/cookie", SessionPersistenceKind::Cookie, "portico-session"),
+            sticky("/header", SessionPersistenceKind::Header, "x-session"),
+        ],
+        vec![cluster(
+            "svc",
+            vec![a.endpoint(), b.endpoint(), c.endpoint()],
+        )],
+    ))
+    .await;
+    let first = get(gw.addr(), "h", "/cookie").await;
+    let set_cookie = first.headers["set-cookie"].to_str().unwrap().to_string();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("portico-session="), "{set_cookie}");
+    for _ in 0..6 {
+        let r = request(gw.addr(), "GET", "h", "/cookie", &[("cookie", &cookie)]).await;
+        assert_eq!(r.backend(), first.backend(), "cookie pins the endpoint");
+        assert!(
+            r.headers.get("set-cookie").is_none(),
+            "existing session is not re-issued"
+        );
+    }
+
+    let first = get(gw.addr(), "h", "/header").await;
+    let token = first.headers["x-session"].to_str().unwrap().to_string();
+    for _ in 0..6 {
+        let r = request(gw.addr(), "GET", "h", "/header", &[("x-session", &token)]).await;
+        assert_eq!(r.backend(), first.backend(), "header pins the endpoint");
+    }
+    // An unknown token starts a new session instead of failing.
+    let r = request(gw.addr(), "GET", "h", "/header", &[("x-session", "bogus")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers.get("x-session").is_some());
+}
