@@ -1,9 +1,10 @@
 //! Listener `certificateRefs`: reference checks (group, kind, ReferenceGrant)
 //! and a pure, crypto-free validation of the `kubernetes.io/tls` Secret: the
 //! certificate chain must be PEM `CERTIFICATE` blocks holding X.509 DER
-//! structures and the key a PEM private key. Whether the key matches the
-//! certificate is checked by the data plane when it loads the pair (a
-//! rejection comes back through [`crate::apply_data_plane_report`]).
+//! structures, the key a PEM private key, and the key must belong to the
+//! leaf certificate where its encoding says so ([`super::key_match`]). What
+//! this cannot see, the data plane finds when it loads the pair (a rejection
+//! comes back through [`crate::apply_data_plane_report`]).
 
 use portico_ir::{CertifiedKeyPem, ObjectRef};
 use portico_model::core::Secret;
@@ -11,6 +12,8 @@ use portico_model::{GATEWAY_GROUP, Snapshot};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::der::read_tlv;
+use super::key_match::{self, KeyMatch};
 use super::problem::Problem;
 use super::spec::SecretRefSpec;
 use crate::reference_grant::{self, From, To};
@@ -116,8 +119,15 @@ pub fn validate_secret(secret: &Secret) -> Result<(String, String), String> {
     let crt = secret_value(secret, "tls.crt").ok_or("no tls.crt")?;
     let key = secret_value(secret, "tls.key").ok_or("no tls.key")?;
     validate_chain(&crt)?;
-    PrivateKeyDer::from_pem_slice(&key)
+    let private = PrivateKeyDer::from_pem_slice(&key)
         .map_err(|e| format!("tls.key is not a PEM private key: {e}"))?;
+    let leaf = CertificateDer::pem_slice_iter(&crt)
+        .next()
+        .and_then(Result::ok)
+        .ok_or("tls.crt holds no certificate")?;
+    if key_match::check(leaf.as_ref(), &private) == Some(KeyMatch::Mismatch) {
+        return Err("tls.key does not belong to the first certificate of tls.crt".to_string());
+    }
     let crt = String::from_utf8(crt).map_err(|_| "tls.crt is not text")?;
     let key = String::from_utf8(key).map_err(|_| "tls.key is not text")?;
     Ok((crt, key))
@@ -160,30 +170,6 @@ fn is_x509_shape(der: &[u8]) -> bool {
     matches!(read_tlv(body), Some((0x03, _, rest)) if rest.is_empty())
 }
 
-/// Reads one DER tag-length-value: (tag, content, remaining input).
-fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, input) = input.split_first()?;
-    let (&first, mut input) = input.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || input.len() < n {
-            return None;
-        }
-        let (len_bytes, rest) = input.split_at(n);
-        input = rest;
-        len_bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
-    };
-    if input.len() < len {
-        return None;
-    }
-    let (content, rest) = input.split_at(len);
-    Some((tag, content, rest))
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -220,6 +206,14 @@ mod tests {
         let (crt, key) = generated();
         assert!(validate_secret(&secret("Hello world\n", "Hello world\n")).is_err());
         assert!(validate_secret(&secret(&key, &crt)).is_err());
+        let (other_crt, _) = generated();
+        let mismatch = validate_secret(&secret(&other_crt, &key));
+        assert!(
+            mismatch
+                .as_ref()
+                .is_err_and(|e| e.contains("does not belong")),
+            "{mismatch:?}"
+        );
         let truncated = crt.replace("-----END CERTIFICATE-----", "");
         assert!(validate_secret(&secret(&truncated, &key)).is_err());
         // A PEM block labelled CERTIFICATE whose body is not X.509.
@@ -236,16 +230,5 @@ mod tests {
         let mut s = secret(&crt, &key);
         s.string_data.as_mut().map(|d| d.remove("tls.key"));
         assert!(validate_secret(&s).is_err());
-    }
-
-    #[test]
-    fn der_reader_handles_long_lengths_and_truncation() {
-        let mut der = vec![0x04, 0x81, 200];
-        der.extend(std::iter::repeat_n(7u8, 200));
-        let (tag, content, rest) = read_tlv(&der).expect("tlv");
-        assert_eq!((tag, content.len(), rest.len()), (0x04, 200, 0));
-        assert!(read_tlv(&der[..50]).is_none());
-        assert!(read_tlv(&[0x30, 0x80]).is_none());
-        assert!(read_tlv(&[]).is_none());
     }
 }

@@ -10,10 +10,12 @@
 pub mod addresses;
 pub mod certificates;
 pub mod conflicts;
+pub mod der;
 pub mod finish;
 pub mod frontend_tls;
 pub mod hostname;
 pub mod ipam;
+pub mod key_match;
 pub mod listener_sets;
 pub mod listeners;
 pub mod problem;
