@@ -89,6 +89,34 @@ struct lb_affinity_value {
 	__u32 pad;
 };
 
+#define LB_EVENT_TRANSLATED 0
+#define LB_EVENT_DROPPED 1
+
+#define LB_DROP_NONE 0
+#define LB_DROP_NO_BACKENDS 1
+#define LB_DROP_BACKEND_MISSING 2
+
+#define LB_HOOK_CONNECT4 1
+#define LB_HOOK_SENDMSG4 2
+
+/* One service lookup that hit a frontend: translated to a backend or refused. */
+struct lb_event {
+	__u64 ts_ns;
+	__u64 sock_cookie;
+	__u64 netns_cookie;
+	__be32 vip;
+	__be32 backend_address;
+	__be16 vport;
+	__be16 backend_port;
+	__u32 backend_id;
+	__u16 rev_nat_id;
+	__u8 proto;
+	__u8 hook;
+	__u8 verdict;
+	__u8 reason;
+	__u8 pad[2];
+};
+
 struct lb_maglev {
 	__u32 backend_ids[LB_MAGLEV_SIZE];
 };
@@ -141,5 +169,11 @@ struct {
 	__type(value, struct lb_affinity_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } portico_lb_affinity SEC(".maps");
+
+/* Not pinned: each agent reads its own programs' events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} portico_lb_events SEC(".maps");
 
 #endif

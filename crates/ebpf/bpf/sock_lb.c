@@ -84,8 +84,33 @@ static __always_inline __u32 pick_backend(struct bpf_sock_addr *ctx, struct lb4_
 	return id;
 }
 
+static __always_inline void emit(struct bpf_sock_addr *ctx, const struct lb4_key *key, __u8 hook,
+				 __u16 rev_nat_id, __u32 backend_id, const struct lb4_backend *be,
+				 __u8 reason)
+{
+	struct lb_event ev = {
+		.ts_ns = bpf_ktime_get_ns(),
+		.sock_cookie = bpf_get_socket_cookie(ctx),
+		.netns_cookie = bpf_get_netns_cookie(ctx),
+		.vip = key->address,
+		.vport = key->dport,
+		.backend_id = backend_id,
+		.rev_nat_id = rev_nat_id,
+		.proto = key->proto,
+		.hook = hook,
+		.verdict = reason == LB_DROP_NONE ? LB_EVENT_TRANSLATED : LB_EVENT_DROPPED,
+		.reason = reason,
+	};
+	if (be) {
+		ev.backend_address = be->address;
+		ev.backend_port = be->port;
+	}
+	/* A full ring (no reader) just loses the event. */
+	bpf_ringbuf_output(&portico_lb_events, &ev, sizeof(ev), 0);
+}
+
 /* Returns 1 to let the call proceed (rewritten or not), 0 to refuse it. */
-static __always_inline int sock4_forward(struct bpf_sock_addr *ctx)
+static __always_inline int sock4_forward(struct bpf_sock_addr *ctx, __u8 hook)
 {
 	struct lb4_key key = {};
 	struct lb4_service *svc;
@@ -102,14 +127,17 @@ static __always_inline int sock4_forward(struct bpf_sock_addr *ctx)
 	if (!svc)
 		return 1;
 	/* A service without backends refuses at once instead of timing out. */
-	if (svc->count == 0)
+	if (svc->count == 0) {
+		emit(ctx, &key, hook, svc->rev_nat_id, 0, NULL, LB_DROP_NO_BACKENDS);
 		return 0;
+	}
 	id = pick_backend(ctx, &key, svc);
-	if (!id)
+	be = id ? bpf_map_lookup_elem(&portico_lb4_backends, &id) : NULL;
+	if (!be) {
+		emit(ctx, &key, hook, svc->rev_nat_id, id, NULL, LB_DROP_BACKEND_MISSING);
 		return 0;
-	be = bpf_map_lookup_elem(&portico_lb4_backends, &id);
-	if (!be)
-		return 0;
+	}
+	emit(ctx, &key, hook, svc->rev_nat_id, id, be, LB_DROP_NONE);
 
 	struct lb4_reverse_sk_key rkey = {
 		.cookie = bpf_get_socket_cookie(ctx),
@@ -150,13 +178,13 @@ static __always_inline void sock4_reverse(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int portico_connect4(struct bpf_sock_addr *ctx)
 {
-	return sock4_forward(ctx);
+	return sock4_forward(ctx, LB_HOOK_CONNECT4);
 }
 
 SEC("cgroup/sendmsg4")
 int portico_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return sock4_forward(ctx);
+	return sock4_forward(ctx, LB_HOOK_SENDMSG4);
 }
 
 SEC("cgroup/recvmsg4")

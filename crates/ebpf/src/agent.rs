@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use aya::maps::RingBuf;
 use aya::programs::{CgroupAttachMode, CgroupSockAddr};
 use aya::{Ebpf, EbpfLoader};
 use portico_ir::ServiceFrontend;
 
 use crate::diff::diff;
 use crate::error::{Error, Result};
+use crate::events::{EventReader, MAP_EVENTS};
 use crate::kernel::LbMaps;
 use crate::state::{LbState, PlanNotes};
 use crate::view::{self, ServiceView};
@@ -56,6 +58,7 @@ pub struct Agent {
     // Holds the programs and their cgroup links: dropping it detaches them.
     ebpf: Ebpf,
     maps: LbMaps,
+    events: Option<EventReader>,
     state: LbState,
     cgroup: PathBuf,
     pin_dir: PathBuf,
@@ -90,6 +93,13 @@ impl Agent {
                 source: Box::new(e),
             })?;
         let maps = LbMaps::from_ebpf(&mut ebpf)?;
+        let events = ebpf
+            .take_map(MAP_EVENTS)
+            .ok_or(Error::MissingMap {
+                map: MAP_EVENTS,
+                dir: PathBuf::new(),
+            })
+            .and_then(|m| RingBuf::try_from(m).map_err(|e| Error::map(MAP_EVENTS, e)))?;
         let state = maps.read_state()?;
         for name in SOCK_PROGRAMS {
             let program: &mut CgroupSockAddr = ebpf
@@ -123,6 +133,7 @@ impl Agent {
         Ok(Agent {
             ebpf,
             maps,
+            events: Some(EventReader::new(events)),
             state,
             cgroup,
             pin_dir: config.pin_dir,
@@ -176,6 +187,11 @@ impl Agent {
             }
         }
         Ok(view::services(&kernel))
+    }
+
+    /// The flow-record reader of this agent's programs (once).
+    pub fn take_events(&mut self) -> Option<EventReader> {
+        self.events.take()
     }
 
     pub fn cgroup(&self) -> &Path {

@@ -11,6 +11,7 @@
 mod agent;
 pub mod diff;
 mod error;
+pub mod events;
 mod kernel;
 pub mod maps;
 mod object;
@@ -23,6 +24,7 @@ pub use agent::{
 };
 pub use diff::{MapOp, diff};
 pub use error::{Error, Result};
+pub use events::{EventReader, FlowRecord, Verdict};
 pub use kernel::{LbMaps, state_from_entries};
 pub use object::{BUILD_STATUS, compiled};
 pub use state::{LbState, PlanNotes, ServiceState};

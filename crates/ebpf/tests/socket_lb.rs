@@ -11,6 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Env, frontend, tcp_backend, udp_backend};
+use portico_ebpf::Verdict;
+use portico_ebpf::events::DropReason;
 use portico_ir::{L4Protocol, LbAlgorithm};
 
 /// Entry point of the re-executed client process; a no-op otherwise.
@@ -48,12 +50,24 @@ fn tcp_connects_reach_every_backend_and_peer_is_the_vip() {
         .expect("sync");
     assert_eq!((report.services, report.backends), (1, 3));
 
+    let mut events = agent.take_events().expect("event reader");
     let lines = env.client(&format!("tcp {vip} 90"));
     assert_eq!(lines.len(), 90);
     let hits = hits(&lines, vip);
     assert_eq!(hits.len(), 3, "all backends reached: {hits:?}");
     // Uniform random choice: each share is 30 on average; 8 is > 4 sigma away.
     assert!(hits.values().all(|&n| n >= 8), "{hits:?}");
+
+    // One trace event per connect, naming the VIP and the chosen backend.
+    let records = events.drain(1000);
+    assert_eq!(records.len(), 90, "{records:?}");
+    for r in &records {
+        assert_eq!(r.verdict, Verdict::Translated);
+        assert_eq!(SocketAddr::V4(r.service), vip);
+        assert!(backends.contains(&SocketAddr::V4(r.backend.expect("backend"))));
+        assert_eq!(r.protocol, "TCP");
+    }
+    assert_eq!(events.malformed(), 0);
 }
 
 #[test]
@@ -112,8 +126,13 @@ fn service_without_backends_refuses_and_removed_service_is_plain_traffic() {
     agent
         .sync(&[frontend(vip, L4Protocol::Tcp, &[])])
         .expect("sync");
+    let mut events = agent.take_events().expect("event reader");
     let lines = env.client(&format!("tcp {vip} 1"));
     assert_eq!(lines, vec!["err PermissionDenied".to_string()]);
+    let records = events.drain(10);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].verdict, Verdict::Dropped);
+    assert_eq!(records[0].drop_reason, Some(DropReason::NoBackends));
 
     agent.sync(&[]).expect("sync");
     assert!(agent.list_services().expect("list").is_empty());

@@ -1,0 +1,208 @@
+//! Trace and drop events of the socket load balancer (`struct lb_event` in
+//! `bpf/lb.h`, 48 bytes through the `portico_lb_events` ring buffer), turned
+//! into flow records for the observer.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use aya::maps::{MapData, RingBuf};
+use serde::Serialize;
+
+use crate::view::proto_name;
+
+pub const MAP_EVENTS: &str = "portico_lb_events";
+/// `sizeof(struct lb_event)`.
+pub const EVENT_SIZE: usize = 48;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// The VIP was rewritten to a backend.
+    Translated,
+    /// The call was refused (see the drop reason).
+    Dropped,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DropReason {
+    /// The service has no usable backend.
+    NoBackends,
+    /// A slot named a backend the backend map does not hold.
+    BackendMissing,
+    Unknown(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Hook {
+    Connect4,
+    Sendmsg4,
+    Unknown(u8),
+}
+
+/// One service translation as a flow record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FlowRecord {
+    /// `CLOCK_MONOTONIC` nanoseconds (bpf_ktime_get_ns).
+    pub monotonic_ns: u64,
+    /// The socket (stable for its lifetime) and its network namespace.
+    pub socket_cookie: u64,
+    pub netns_cookie: u64,
+    pub hook: Hook,
+    pub protocol: &'static str,
+    pub verdict: Verdict,
+    pub drop_reason: Option<DropReason>,
+    /// The service frontend the socket asked for.
+    pub service: SocketAddrV4,
+    /// The service's rev-NAT id (the `ID` column of `portico bpf services`).
+    pub service_id: u16,
+    /// The backend chosen, for translated flows.
+    pub backend: Option<SocketAddrV4>,
+    pub backend_id: u32,
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_ne_bytes(a)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_ne_bytes(a)
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([b[at], b[at + 1]])
+}
+
+/// Network-order address bytes as the kernel stored them.
+fn addr_at(b: &[u8], ip_at: usize, port_at: usize) -> SocketAddrV4 {
+    let ip = Ipv4Addr::new(b[ip_at], b[ip_at + 1], b[ip_at + 2], b[ip_at + 3]);
+    SocketAddrV4::new(ip, u16::from_be_bytes([b[port_at], b[port_at + 1]]))
+}
+
+impl FlowRecord {
+    /// Parses one ring-buffer record; `None` if it is too short.
+    pub fn parse(b: &[u8]) -> Option<FlowRecord> {
+        if b.len() < EVENT_SIZE {
+            return None;
+        }
+        let verdict = if b[44] == 0 {
+            Verdict::Translated
+        } else {
+            Verdict::Dropped
+        };
+        let drop_reason = match (verdict, b[45]) {
+            (Verdict::Translated, _) => None,
+            (_, 1) => Some(DropReason::NoBackends),
+            (_, 2) => Some(DropReason::BackendMissing),
+            (_, r) => Some(DropReason::Unknown(r)),
+        };
+        Some(FlowRecord {
+            monotonic_ns: u64_at(b, 0),
+            socket_cookie: u64_at(b, 8),
+            netns_cookie: u64_at(b, 16),
+            service: addr_at(b, 24, 32),
+            backend: (verdict == Verdict::Translated).then(|| addr_at(b, 28, 34)),
+            backend_id: u32_at(b, 36),
+            service_id: u16_at(b, 40),
+            protocol: proto_name(b[42]),
+            hook: match b[43] {
+                1 => Hook::Connect4,
+                2 => Hook::Sendmsg4,
+                h => Hook::Unknown(h),
+            },
+            verdict,
+            drop_reason,
+        })
+    }
+}
+
+/// Reads flow records from the programs' ring buffer. Non-blocking: poll
+/// [`EventReader::as_fd`] for readability (e.g. tokio's `AsyncFd`), then
+/// [`EventReader::drain`].
+pub struct EventReader {
+    ring: RingBuf<MapData>,
+    malformed: u64,
+}
+
+impl EventReader {
+    pub(crate) fn new(ring: RingBuf<MapData>) -> EventReader {
+        EventReader { ring, malformed: 0 }
+    }
+
+    /// Up to `max` pending records.
+    pub fn drain(&mut self, max: usize) -> Vec<FlowRecord> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(item) = self.ring.next() else { break };
+            match FlowRecord::parse(&item) {
+                Some(r) => out.push(r),
+                None => self.malformed += 1,
+            }
+        }
+        out
+    }
+
+    /// Records too short to parse (a layout mismatch between C and Rust).
+    pub fn malformed(&self) -> u64 {
+        self.malformed
+    }
+}
+
+impl AsFd for EventReader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ring.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(verdict: u8, reason: u8) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&7u64.to_ne_bytes());
+        b.extend_from_slice(&42u64.to_ne_bytes());
+        b.extend_from_slice(&4096u64.to_ne_bytes());
+        b.extend_from_slice(&[127, 200, 0, 1]);
+        b.extend_from_slice(&[127, 0, 0, 1]);
+        b.extend_from_slice(&80u16.to_be_bytes());
+        b.extend_from_slice(&8080u16.to_be_bytes());
+        b.extend_from_slice(&3u32.to_ne_bytes());
+        b.extend_from_slice(&9u16.to_ne_bytes());
+        b.extend_from_slice(&[6, 1, verdict, reason, 0, 0]);
+        assert_eq!(b.len(), EVENT_SIZE);
+        b
+    }
+
+    #[test]
+    fn parses_translated_and_dropped() {
+        let t = FlowRecord::parse(&raw(0, 0)).unwrap();
+        assert_eq!(t.verdict, Verdict::Translated);
+        assert_eq!(t.drop_reason, None);
+        assert_eq!(t.service.to_string(), "127.200.0.1:80");
+        assert_eq!(t.backend.unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!((t.backend_id, t.service_id), (3, 9));
+        assert_eq!((t.protocol, t.hook), ("TCP", Hook::Connect4));
+        assert_eq!(
+            (t.monotonic_ns, t.socket_cookie, t.netns_cookie),
+            (7, 42, 4096)
+        );
+
+        let d = FlowRecord::parse(&raw(1, 1)).unwrap();
+        assert_eq!(d.verdict, Verdict::Dropped);
+        assert_eq!(d.drop_reason, Some(DropReason::NoBackends));
+        assert_eq!(d.backend, None);
+        assert_eq!(
+            FlowRecord::parse(&raw(1, 9)).unwrap().drop_reason,
+            Some(DropReason::Unknown(9))
+        );
+    }
+
+    #[test]
+    fn short_records_are_rejected() {
+        assert_eq!(FlowRecord::parse(&raw(0, 0)[..47]), None);
+        assert_eq!(FlowRecord::parse(&[]), None);
+    }
+}
