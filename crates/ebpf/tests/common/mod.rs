@@ -224,13 +224,29 @@ pub fn udp_backend(name: &str) -> SocketAddr {
 /// stdin, then echo a ping through the same connection).
 pub fn run_client(action: &str) {
     println!();
+    let parts: Vec<&str> = action.split_whitespace().collect();
+    if parts[0] == "serve" {
+        // A backend "pod" (run inside a network namespace): greet with its
+        // name and the peer address it sees.
+        let listener = TcpListener::bind(parts[1]).expect("bind pod address");
+        println!("RESULT listening");
+        std::io::stdout().flush().expect("flush");
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let peer = stream
+                .peer_addr()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            let _ = writeln!(stream, "{}@{peer}", parts[2]);
+        }
+        return;
+    }
     let cgroup = std::env::var(CGROUP_ENV).expect("cgroup env");
     std::fs::write(
         PathBuf::from(&cgroup).join("cgroup.procs"),
         std::process::id().to_string(),
     )
     .expect("join cgroup");
-    let parts: Vec<&str> = action.split_whitespace().collect();
     let vip: SocketAddr = parts[1].parse().expect("vip");
     let timeout = Some(Duration::from_secs(5));
     match parts[0] {
