@@ -12,6 +12,9 @@ pub enum Error {
     /// The TLS settings are unusable (bad PEM, key mismatch, bad CA).
     #[error("echo TLS configuration: {0}")]
     Tls(String),
+    /// The gRPC services could not be assembled.
+    #[error("echo gRPC setup: {0}")]
+    Grpc(String),
     /// Reading or writing a socket failed (only reported by the helpers that
     /// bind their own sockets, e.g. [`crate::bind_loopback`]).
     #[error("echo socket error on {addr}: {source}")]

@@ -13,8 +13,9 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
-use tower::Service as _;
+use tower::ServiceExt as _;
 
 use crate::accept::accept_loop;
 use crate::tls::{TlsInfo, TlsSettings};
@@ -37,6 +38,10 @@ use proto::{Assertions, Context, EchoRequest, EchoResponse, Header, TlsAssertion
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Encoded descriptors of `grpcecho.proto`, served by gRPC reflection.
+const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/grpcecho_descriptor.bin"));
 
 /// The fully-qualified service name.
 pub const GRPC_ECHO_SERVICE: &str = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho";
@@ -127,8 +132,8 @@ impl GrpcEcho for Arc<EchoService> {
     }
 }
 
-/// Serves the gRPC echo service over h2c (HTTP/2 prior knowledge) on
-/// `listener`. Every call is logged like an HTTP echo (`request_uri` is the
+/// Serves the gRPC echo service (and gRPC server reflection, v1) over h2c
+/// (HTTP/2 prior knowledge) on `listener`. Every call is logged like an HTTP echo (`request_uri` is the
 /// gRPC method path).
 pub async fn serve_grpc(
     listener: TcpListener,
@@ -158,10 +163,15 @@ fn start(
 ) -> Result<ServerHandle, Error> {
     let local_addr = listener.local_addr().map_err(Error::LocalAddr)?;
     let identity = config.identity.resolved_for_port(local_addr.port());
-    let service = GrpcEchoServer::new(Arc::new(EchoService {
+    let echo = GrpcEchoServer::new(Arc::new(EchoService {
         identity: identity.clone(),
         log: config.log,
     }));
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Grpc(e.to_string()))?;
+    let service = Routes::new(echo).add_service(reflection);
     let token = shutdown.child_token();
     tracing::info!(
         addr = %local_addr,
@@ -205,7 +215,7 @@ async fn drive<I>(
     io: TokioIo<I>,
     remote: SocketAddr,
     tls: Option<Arc<TlsInfo>>,
-    service: GrpcEchoServer<Arc<EchoService>>,
+    service: Routes,
     token: CancellationToken,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -217,8 +227,7 @@ async fn drive<I>(
             tls: tls.clone(),
         };
         req.extensions_mut().insert(meta);
-        let mut service = service.clone();
-        async move { service.call(req).await }
+        service.clone().oneshot(req)
     });
     let builder = auto::Builder::new(TokioExecutor::new()).http2_only();
     let connection = builder.serve_connection(io, svc);

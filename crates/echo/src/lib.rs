@@ -13,7 +13,7 @@
 //! | [`serve_https`] | [`serve_http`] over TLS (ALPN h2/http1.1, client certs verified if given) |
 //! | [`serve_tcp`] / [`serve_tcp_tls`] | greeting `Gateway API Test TCP Server\n`, then `PING`→`PONG`, `IS_TLS`→`false`/`true`, `TEST`→ one JSON line |
 //! | [`serve_udp`] | each datagram answered with `{"request", "namespace", "ingress", "service", "pod"}` |
-//! | [`serve_grpc`] / [`serve_grpc_tls`] | `gateway_api_conformance.echo_basic.grpcecho.GrpcEcho` (`Echo`, `EchoTwo`; `EchoThree` UNIMPLEMENTED) over h2c / TLS |
+//! | [`serve_grpc`] / [`serve_grpc_tls`] | `gateway_api_conformance.echo_basic.grpcecho.GrpcEcho` (`Echo`, `EchoTwo`; `EchoThree` UNIMPLEMENTED) plus server reflection, over h2c / TLS |
 //!
 //! Each echoed request is recorded as an [`EchoRecord`] whose
 //! [`EchoRecord::line`] is `Echoing back request made to <RequestURI> to
@@ -44,7 +44,7 @@
 //! PEM) add the `tls` block of the contract to their answers.
 //!
 //! Not implemented: a real `Upgrade: h2c` switch (declined; answered over
-//! HTTP/1.1), gRPC reflection, the `/backendTLS` SNI sniffing
+//! HTTP/1.1), the `/backendTLS` SNI sniffing
 //! (the `tls.serverName` of [`serve_https`] carries the SNI instead).
 
 mod accept;

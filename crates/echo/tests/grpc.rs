@@ -66,3 +66,44 @@ async fn echo_reports_method_authority_headers_and_context() {
         "/gateway_api_conformance.echo_basic.grpcecho.GrpcEcho/Echo"
     );
 }
+
+#[tokio::test]
+async fn reflection_lists_the_echo_service() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let (config, _log) = config("grpc-infra-backend-v1");
+    let server = serve_grpc(listener().await, config, CancellationToken::new())
+        .await
+        .expect("serve");
+    let channel = within(
+        tonic::transport::Endpoint::from_shared(format!("http://{}", server.local_addr()))
+            .expect("endpoint")
+            .connect(),
+    )
+    .await
+    .expect("connect");
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = within(client.server_reflection_info(futures::stream::iter([request])))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = within(stream.message())
+        .await
+        .expect("message")
+        .expect("one response");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer {response:?}");
+    };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.contains(&portico_echo::GRPC_ECHO_SERVICE),
+        "{names:?}"
+    );
+}
