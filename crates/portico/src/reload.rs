@@ -9,6 +9,7 @@ use portico_observe::ConfigMetrics;
 use portico_proxy::Proxy;
 use portico_translate::Options;
 
+use crate::cmd::agent::ServiceLoadBalancer;
 use crate::feedback;
 use crate::pipeline;
 use crate::stamp::{now_rfc3339, stamp};
@@ -19,6 +20,8 @@ pub struct Reloader {
     pub proxy: Proxy,
     pub metrics: ConfigMetrics,
     pub published: Arc<Published>,
+    /// The eBPF service load balancer (`--kube-proxy-replacement`), off by default.
+    service_lb: ServiceLoadBalancer,
     /// Source problems logged by the previous reload (not repeated while they persist).
     logged_problems: HashSet<String>,
     /// Unknown kinds already logged (once each per process).
@@ -31,12 +34,14 @@ impl Reloader {
         proxy: Proxy,
         metrics: ConfigMetrics,
         published: Arc<Published>,
+        service_lb: ServiceLoadBalancer,
     ) -> Reloader {
         Reloader {
             options,
             proxy,
             metrics,
             published,
+            service_lb,
             logged_problems: HashSet::new(),
             logged_kinds: HashSet::new(),
         }
@@ -51,6 +56,7 @@ impl Reloader {
 
         let ir = Arc::new(translated.output.ir);
         let report = self.proxy.apply(ir.clone()).await;
+        self.service_lb.sync(&ir.services);
         let mut statuses = translated.output.statuses;
         let listeners = feedback::apply(&mut statuses, &report);
         stamp(&mut statuses, &previous.statuses, &now_rfc3339());
@@ -86,6 +92,11 @@ impl Reloader {
             },
             true,
         );
+    }
+
+    /// Detaches the eBPF programs (if they were on).
+    pub fn shutdown(self) {
+        self.service_lb.shutdown();
     }
 
     /// Logs new source problems one per line

@@ -496,7 +496,10 @@ async fn check_flags_failing_conditions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_run_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(&dir.path().join("gateway.yaml"), &gateway_yaml(free_port(), ""));
+    write(
+        &dir.path().join("gateway.yaml"),
+        &gateway_yaml(free_port(), ""),
+    );
     let mut gw = Instance::start(dir).await;
     eventually(DEADLINE, || async {
         match gw.admin_get("/readyz").await.0 {

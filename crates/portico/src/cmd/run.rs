@@ -29,6 +29,8 @@ pub struct Args {
     /// Quiet time after a file change before reloading.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
     pub debounce: Duration,
+    #[command(flatten)]
+    pub kube_proxy_replacement: super::agent::KubeProxyReplacementArgs,
     /// How long shutdown waits for in-flight requests.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
@@ -54,7 +56,17 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut reloader = Reloader::new(Options::default(), proxy.clone(), metrics, published);
+    let service_lb = super::agent::ServiceLoadBalancer::start(&args.kube_proxy_replacement);
+    if service_lb.is_on() {
+        tracing::info!("eBPF service load balancing is on");
+    }
+    let mut reloader = Reloader::new(
+        Options::default(),
+        proxy.clone(),
+        metrics,
+        published,
+        service_lb,
+    );
 
     let mut states = portico_file::watch(&args.config, args.debounce)
         .await
@@ -84,6 +96,7 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
+    reloader.shutdown();
     proxy.shutdown(args.drain_timeout).await;
     admin.shutdown(Duration::from_secs(2)).await;
     tracing::info!("stopped");
