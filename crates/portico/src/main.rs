@@ -44,6 +44,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Run echo backends (HTTP, gRPC, TCP, UDP) for examples and tests.
     Echo(cmd::echo::Args),
+    /// Show flows from the Hubble-compatible observer API (like `hubble observe`).
+    Observe(cmd::observe::Args),
     /// Print the version.
     Version(cmd::version::Args),
     /// Run the eBPF service load balancer (kube-proxy replacement) for a directory.
@@ -64,6 +66,7 @@ async fn main() -> ExitCode {
         Command::Get(args) => cmd::get::main(args).await,
         Command::Check(args) => cmd::check::main(args).await,
         Command::Echo(args) => cmd::echo::main(args).await,
+        Command::Observe(args) => cmd::observe::main(args).await,
         Command::Version(args) => cmd::version::main(args).await,
         Command::Agent(args) => cmd::agent::main(args).await,
         Command::Bpf(args) => cmd::bpf::main(args).await,

@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod check;
 pub mod echo;
 pub mod get;
+pub mod observe;
 pub mod run;
 pub mod version;
 
