@@ -4,6 +4,7 @@
 #   bench/run.sh                 # everything (about 10 minutes)
 #   QUICK=1 bench/run.sh         # 1 round of 3 s per target (a smoke run)
 #   TARGETS="nginx haproxy" bench/run.sh
+#   bench/run.sh control-plane   # routes added one by one, live edits, 5k routes
 #
 # Method (bench/README.md, same as the peer figures quoted in the issues): a
 # 1-worker nginx backend answering 200 "ok\n"; each proxy with one worker or
@@ -555,10 +556,26 @@ report() {
 }
 
 # ---- main -----------------------------------------------------------------
+# `bench/run.sh control-plane`: routes added one at a time, a live route
+# edited under load, matching cost with many routes (control_plane.py).
+control_plane() {
+  local routes=${CP_ROUTES:-3000} edits=${CP_EDITS:-100} match=${CP_MATCH_ROUTES:-5000}
+  [[ -n ${QUICK:-} ]] && routes=${CP_ROUTES:-200} edits=${CP_EDITS:-20} match=${CP_MATCH_ROUTES:-500}
+  for p in $BACKEND_PORT 18186 19877; do
+    port_free "$p" || { echo "port $p is in use" >&2; exit 1; }
+  done
+  pinned $LOADGEN_CPU nginx -c "$work/backend-nginx.conf" -g 'daemon off;' -e "$work/backend-error.log"
+  wait_http "http://127.0.0.1:$BACKEND_PORT/" 10 || { echo "backend did not start" >&2; exit 1; }
+  nice -n -10 python3 "$here/control_plane.py" --portico "$PORTICO_BIN" --backend-port "$BACKEND_PORT" \
+    --listener-port 18186 --admin 127.0.0.1:19877 --routes "$routes" --edits "$edits" \
+    --match-routes "$match" --proxy-cpu "$PROXY_CPU" --loadgen-cpu "$LOADGEN_CPU" | tee "$work/control-plane.txt"
+}
+
 main() {
   # As many open files as allowed (idle probe: IDLE_CONNS on each side).
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   (($(ulimit -n) > IDLE_CONNS * 2 + 100)) || warn "open-file limit $(ulimit -n) is low for $IDLE_CONNS idle connections"
+  [[ ${1:-} == control-plane ]] && TARGETS=portico
   ensure_tools
   PORTICO_BIN=""
   if [[ " $TARGETS " != *" portico "* ]]; then
@@ -576,6 +593,11 @@ main() {
   read -r load1 _ </proc/loadavg
   awk -v l="$load1" 'BEGIN{exit !(l > 2)}' && warn "load average $load1 > 2: figures will be noisy (see uptime)"
   write_configs
+  if [[ ${1:-} == control-plane ]]; then
+    [[ -x $PORTICO_BIN ]] || { echo "portico is needed for the control-plane run" >&2; exit 1; }
+    control_plane
+    return
+  fi
   log "starting the backend (nginx, 1 worker, CPU$LOADGEN_CPU)"
   pinned $LOADGEN_CPU nginx -c "$work/backend-nginx.conf" -g 'daemon off;' -e "$work/backend-error.log"
   wait_http "http://127.0.0.1:$BACKEND_PORT/" 10 || { echo "backend did not start (see $work/proc.log)" >&2; exit 1; }
