@@ -40,11 +40,21 @@ struct FileCache {
     good: Loaded,
     /// `good` is from an older text than `current`.
     stale: bool,
+    /// `content_json()` of each of `good.documents` (computed once).
+    contents: Vec<Arc<Value>>,
+}
+
+fn contents(loaded: &Loaded) -> Vec<Arc<Value>> {
+    loaded
+        .documents
+        .iter()
+        .map(|d| Arc::new(d.object.content_json()))
+        .collect()
 }
 
 #[derive(Debug)]
 struct Tracked {
-    content: Value,
+    content: Arc<Value>,
     generation: i64,
 }
 
@@ -58,6 +68,9 @@ pub struct DirSource {
     generations: HashMap<ObjectKey, Tracked>,
     last_stamp: Option<Timestamp>,
     last: Option<Arc<DirState>>,
+    /// Directory-level errors of the last reload, to tell whether anything
+    /// changed without assembling a new state.
+    last_scan_errors: Vec<String>,
 }
 
 fn system_clock() -> Timestamp {
@@ -79,6 +92,7 @@ impl DirSource {
             generations: HashMap::new(),
             last_stamp: None,
             last: None,
+            last_scan_errors: Vec::new(),
         }
     }
 
@@ -95,7 +109,23 @@ impl DirSource {
     /// when nothing changed. If the directory itself cannot be read, the
     /// objects of the last reload stay and the error is reported.
     pub fn reload(&mut self) -> Arc<DirState> {
-        let state = self.read();
+        let mut errors = Vec::new();
+        let changed = match scan::yaml_files(&self.dir, &mut errors) {
+            Ok(files) => self.read_files(&files, &mut errors),
+            Err(e) => {
+                errors.push(e);
+                false
+            }
+        };
+        let scan_errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        if let Some(last) = &self.last
+            && !changed
+            && scan_errors == self.last_scan_errors
+        {
+            return Arc::clone(last);
+        }
+        self.last_scan_errors = scan_errors;
+        let state = self.assemble(errors);
         match &self.last {
             Some(last) if last.same_content(&state) => Arc::clone(last),
             _ => {
@@ -113,13 +143,18 @@ impl DirSource {
     fn read(&mut self) -> DirState {
         let mut errors = Vec::new();
         match scan::yaml_files(&self.dir, &mut errors) {
-            Ok(files) => self.read_files(&files, &mut errors),
+            Ok(files) => {
+                self.read_files(&files, &mut errors);
+            }
             Err(e) => errors.push(e),
         }
         self.assemble(errors)
     }
 
-    fn read_files(&mut self, files: &[PathBuf], errors: &mut Vec<Error>) {
+    /// Updates the file caches; true when a file was added, removed or
+    /// changed its text.
+    fn read_files(&mut self, files: &[PathBuf], errors: &mut Vec<Error>) -> bool {
+        let mut changed = false;
         let mut present = BTreeSet::new();
         for path in files {
             let text = match std::fs::read_to_string(path) {
@@ -141,22 +176,26 @@ impl DirSource {
             match self.files.get_mut(path) {
                 Some(cache) if cache.text == text => {}
                 Some(cache) => {
+                    changed = true;
                     let loaded = load_str(path, &text);
                     cache.text = text;
                     if loaded.has_syntax_errors() {
                         cache.stale = true;
                     } else {
+                        cache.contents = contents(&loaded);
                         cache.good = loaded.clone();
                         cache.stale = false;
                     }
                     cache.current = loaded;
                 }
                 None => {
+                    changed = true;
                     let loaded = load_str(path, &text);
                     self.files.insert(
                         path.clone(),
                         FileCache {
                             text,
+                            contents: contents(&loaded),
                             good: loaded.clone(),
                             current: loaded,
                             stale: false,
@@ -165,13 +204,16 @@ impl DirSource {
                 }
             }
         }
+        let before = self.files.len();
         self.files.retain(|path, _| present.contains(path));
+        changed || self.files.len() != before
     }
 
     /// Builds the state from the file caches: duplicates, stamps, generations.
     fn assemble(&mut self, mut errors: Vec<Error>) -> DirState {
         let mut objects: Vec<SourcedObject> = Vec::new();
-        let mut defaulted = Vec::new();
+        // Per object: which metadata the loader defaulted, and its content.
+        let mut extra = Vec::new();
         let mut index: HashMap<ObjectKey, usize> = HashMap::new();
         let mut skipped = Vec::new();
         let mut stale_files = Vec::new();
@@ -181,7 +223,7 @@ impl DirSource {
                 stale_files.push(path.clone());
             }
             skipped.extend(cache.good.skipped.iter().cloned());
-            for doc in &cache.good.documents {
+            for (doc, content) in cache.good.documents.iter().zip(&cache.contents) {
                 let key = doc.object.key();
                 let sourced = SourcedObject {
                     object: doc.object.clone(),
@@ -194,32 +236,33 @@ impl DirSource {
                         second: doc.location.clone(),
                     })));
                     objects[i] = sourced;
-                    defaulted[i] = doc.defaulted;
+                    extra[i] = (doc.defaulted, content);
                 } else {
                     index.insert(key, objects.len());
                     objects.push(sourced);
-                    defaulted.push(doc.defaulted);
+                    extra.push((doc.defaulted, content));
                 }
             }
         }
 
         let mut generations = HashMap::with_capacity(objects.len());
         let mut first_seen = HashMap::with_capacity(objects.len());
-        for (sourced, defaulted) in objects.iter_mut().zip(defaulted) {
+        for (sourced, (defaulted, content)) in objects.iter_mut().zip(extra) {
             let key = sourced.object.key();
-            let content = sourced.object.content_json();
             let meta = sourced.object.metadata_mut();
             if defaulted.creation_timestamp {
                 let stamp = match self.first_seen.get(&key) {
                     Some(stamp) => stamp.clone(),
-                    None => Time(self.next_stamp()),
+                    None => Time(next_stamp(&mut self.last_stamp, self.clock)),
                 };
                 meta.creation_timestamp = Some(stamp.clone());
                 first_seen.insert(key.clone(), stamp);
             }
             let generation = if defaulted.generation {
                 match self.generations.get(&key) {
-                    Some(t) if t.content == content => t.generation,
+                    Some(t) if Arc::ptr_eq(&t.content, content) || t.content == *content => {
+                        t.generation
+                    }
                     Some(t) => t.generation + 1,
                     None => 1,
                 }
@@ -230,7 +273,7 @@ impl DirSource {
             generations.insert(
                 key,
                 Tracked {
-                    content,
+                    content: Arc::clone(content),
                     generation,
                 },
             );
@@ -249,19 +292,21 @@ impl DirSource {
             stale_files,
         }
     }
+}
 
-    fn next_stamp(&mut self) -> Timestamp {
-        let now = (self.clock)();
-        let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
-        let stamp = match self.last_stamp {
-            Some(last) if last >= now => last
-                .checked_add(SignedDuration::from_micros(1))
-                .unwrap_or(last),
-            _ => now,
-        };
-        self.last_stamp = Some(stamp);
-        stamp
-    }
+/// The stamp for an object seen for the first time: now (whole seconds), or
+/// one microsecond after the previous stamp if that is not earlier.
+fn next_stamp(last_stamp: &mut Option<Timestamp>, clock: fn() -> Timestamp) -> Timestamp {
+    let now = clock();
+    let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
+    let stamp = match *last_stamp {
+        Some(last) if last >= now => last
+            .checked_add(SignedDuration::from_micros(1))
+            .unwrap_or(last),
+        _ => now,
+    };
+    *last_stamp = Some(stamp);
+    stamp
 }
 
 /// Reads a directory once. Fails only when `dir` is not a readable
