@@ -20,8 +20,55 @@
 //! | `TLSRouteModeMixed` | proxy: Terminate and Passthrough listeners on one port (translation stops reporting ProtocolConflict for them) |
 //! | `TCPRoute`, `UDPRoute` | proxy: L4 stream / datagram proxy |
 
-/// Sorted feature names.
-pub const SUPPORTED: &[&str] = &["Gateway", "HTTPRoute", "ReferenceGrant"];
+/// Sorted feature names. Each entry names the test that proves it
+/// (`proxy::` = crates/proxy/tests/integration, `golden:` =
+/// crates/translate/tests/golden).
+pub const SUPPORTED: &[&str] = &[
+    // Core: proxy::routing (host/path/header matching, weights), golden: route-*.
+    "Gateway",
+    // golden: gateway-static-address (an IPAddress entry without value).
+    "GatewayAddressEmpty",
+    // proxy::routing::host_routing_and_listener_isolation; binds list listeners most specific first.
+    "GatewayHTTPListenerIsolation",
+    // The proxy binds whatever port the IR names (proxy::lifecycle).
+    "GatewayPort8080",
+    // golden: gateway-static-address, gateway-address-not-usable, gateway-unsupported-address.
+    "GatewayStaticAddresses",
+    "HTTPRoute",
+    // proxy::filters::redirects (301, 302, 303, 308; scheme, port, path).
+    "HTTPRoute303RedirectStatusCode",
+    "HTTPRoute308RedirectStatusCode",
+    // proxy::upstream::h2c_upstream_uses_http2_with_original_authority.
+    "HTTPRouteBackendProtocolH2C",
+    // proxy::upstream::websocket_upgrade_is_tunnelled.
+    "HTTPRouteBackendProtocolWebSocket",
+    // proxy::filters::backend_level_filters_apply_to_that_backend_only.
+    "HTTPRouteBackendRequestHeaderModification",
+    // proxy::upstream::backend_and_request_timeouts_are_504.
+    "HTTPRouteBackendTimeout",
+    // proxy::filters::cors_preflight_answered_by_gateway_and_simple_requests_decorated.
+    "HTTPRouteCORS",
+    // proxy::filters::url_rewrite_hostname_and_path.
+    "HTTPRouteHostRewrite",
+    // proxy::routing::routes_by_regex_method_header_and_query.
+    "HTTPRouteMethodMatching",
+    "HTTPRoutePathRedirect",
+    "HTTPRoutePathRewrite",
+    "HTTPRoutePortRedirect",
+    "HTTPRouteQueryParamMatching",
+    // proxy::filters::request_mirror_copies_without_delaying (several mirrors per rule).
+    "HTTPRouteRequestMirror",
+    "HTTPRouteRequestMultipleMirrors",
+    "HTTPRouteRequestTimeout",
+    // proxy::filters::request_and_response_header_modifiers.
+    "HTTPRouteResponseHeaderModification",
+    // proxy::upstream::retries_on_listed_codes, retries_give_up_after_attempts_and_retry_connect_errors.
+    "HTTPRouteRetry",
+    "HTTPRouteSchemeRedirect",
+    // golden: listenerset-*, route-listenerset; the proxy serves them like Gateway listeners.
+    "ListenerSet",
+    "ReferenceGrant",
+];
 
 /// Whether `feature` is listed in [`SUPPORTED`].
 pub fn supports(feature: &str) -> bool {
