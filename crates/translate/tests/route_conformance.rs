@@ -6,7 +6,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use portico_model::core::ObjectMeta;
+use portico_model::core::{ConfigMap, ObjectMeta};
 use portico_model::gateway::{GatewayClass, GatewayClassSpec};
 use portico_model::{Object, Snapshot};
 use portico_translate::{ObjectStatus, Options, Output, RouteParentStatus, condition, translate};
@@ -39,13 +39,40 @@ fn make_generated_objects() -> Vec<Object> {
         },
         status: None,
     };
-    vec![
+    let mut out = vec![
         Object::GatewayClass(Box::new(class)),
         support::tls_secret(INFRA, "tls-validity-checks-certificate", &wildcard),
         support::tls_secret(INFRA, "tls-checks-certificate", &checks),
         support::tls_secret(INFRA, "tls-passthrough-checks-certificate", &checks),
         support::tls_secret(INFRA, "tls-terminate-checks-certificate", &checks),
-    ]
+    ];
+    for name in [
+        "tls-validity-checks-ca-certificate",
+        "tls-validity-checks-per-port-ca-certificate",
+        "tls-checks-ca-certificate",
+    ] {
+        out.push(Object::ConfigMap(Box::new(ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(INFRA.to_string()),
+                ..ObjectMeta::default()
+            },
+            data: Some([("ca.crt".to_string(), checks.cert_pem.clone())].into()),
+            ..ConfigMap::default()
+        })));
+    }
+    // A CA that signed nothing: validation against it must fail at run time.
+    let unrelated = support::cert(&["unrelated.example"]);
+    out.push(Object::ConfigMap(Box::new(ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("mismatch-ca-certificate".to_string()),
+            namespace: Some(INFRA.to_string()),
+            ..ObjectMeta::default()
+        },
+        data: Some([("ca.crt".to_string(), unrelated.cert_pem)].into()),
+        ..ConfigMap::default()
+    })));
+    out
 }
 
 fn run(file: &str) -> (Snapshot, Output) {
@@ -549,4 +576,167 @@ fn every_route_parent_entry_is_complete() {
             }
         }
     }
+}
+
+/// (file, policy, Gateway ancestor, Accepted, ResolvedRefs) from the upstream
+/// BackendTLSPolicy tests.
+type PolicyCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    (&'static str, &'static str),
+    (&'static str, &'static str),
+);
+
+const POLICY_CASES: &[PolicyCase] = &[
+    (
+        "backendtlspolicy.yaml",
+        "normative-test",
+        "same-namespace",
+        OK,
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy.yaml",
+        "normative-test",
+        "same-namespace-with-https-listener",
+        OK,
+        RESOLVED,
+    ),
+    // A CA, hostname or SAN mismatch only shows at run time.
+    (
+        "backendtlspolicy.yaml",
+        "cert-mismatch",
+        "same-namespace",
+        OK,
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy.yaml",
+        "host-mismatch",
+        "same-namespace",
+        OK,
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy-san.yaml",
+        "san-uri-mismatch",
+        "same-namespace",
+        OK,
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy-conflict-resolution.yaml",
+        "conflicted-with-section-name-1",
+        "same-namespace",
+        OK,
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy-conflict-resolution.yaml",
+        "conflicted-with-section-name-2",
+        "same-namespace",
+        ("False", "Conflicted"),
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy-conflict-resolution.yaml",
+        "conflicted-without-section-name-1",
+        "same-namespace",
+        OK,
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy-conflict-resolution.yaml",
+        "conflicted-without-section-name-2",
+        "same-namespace",
+        ("False", "Conflicted"),
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy-conflict-resolution.yaml",
+        "not-conflicted-with-section-name",
+        "same-namespace",
+        OK,
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy-conflict-resolution.yaml",
+        "not-conflicted-without-section-name",
+        "same-namespace",
+        OK,
+        RESOLVED,
+    ),
+    (
+        "backendtlspolicy-invalid-ca-certificate-ref.yaml",
+        "nonexistent-ca-certificate-ref",
+        "same-namespace",
+        ("False", "NoValidCACertificate"),
+        ("False", "InvalidCACertificateRef"),
+    ),
+    (
+        "backendtlspolicy-invalid-ca-certificate-ref.yaml",
+        "malformed-ca-certificate-ref",
+        "same-namespace",
+        ("False", "NoValidCACertificate"),
+        ("False", "InvalidCACertificateRef"),
+    ),
+    (
+        "backendtlspolicy-invalid-kind.yaml",
+        "invalid-kind",
+        "same-namespace",
+        ("False", "NoValidCACertificate"),
+        ("False", "InvalidKind"),
+    ),
+];
+
+#[test]
+fn backend_tls_policy_statuses_match_the_upstream_tests() {
+    let mut failures = Vec::new();
+    for (file, policy, gateway, accepted, resolved) in POLICY_CASES {
+        let (snapshot, out) = run(file);
+        let generation = snapshot
+            .backend_tls_policies
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(policy))
+            .and_then(|p| p.metadata.generation)
+            .unwrap_or(0);
+        let Some(ObjectStatus::Policy(status)) =
+            out.statuses.get("BackendTLSPolicy", INFRA, policy)
+        else {
+            failures.push(format!("{file}: no status for {policy}"));
+            continue;
+        };
+        let Some(entry) = status
+            .ancestors
+            .iter()
+            .find(|a| a.ancestor_ref.name == *gateway)
+        else {
+            failures.push(format!("{file}: {policy} has no ancestor {gateway}"));
+            continue;
+        };
+        for (type_, (want_status, reason)) in [("Accepted", accepted), ("ResolvedRefs", resolved)] {
+            match condition(&entry.conditions, type_) {
+                Some(c) if c.status == *want_status && c.reason == *reason && c.observed_generation == generation => {}
+                other => failures.push(format!("{file}: {policy} -> {gateway}: want {type_}={want_status}/{reason}, got {other:?}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The accepted policy's TLS settings reach the cluster of the targeted port.
+    let (_, out) = run("backendtlspolicy.yaml");
+    let tls = out
+        .ir
+        .clusters
+        .values()
+        .filter(|c| c.service.name == "backendtlspolicy-test")
+        .find_map(|c| c.tls.as_ref())
+        .expect("cluster of backendtlspolicy-test has TLS settings");
+    assert_eq!(tls.hostname, "abc.example.com");
+    assert!(
+        tls.ca_pem
+            .as_deref()
+            .is_some_and(|p| p.contains("BEGIN CERTIFICATE"))
+    );
 }

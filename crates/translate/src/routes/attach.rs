@@ -1,7 +1,7 @@
 //! The attachment engine shared by the five route kinds: parent statuses,
 //! attachedRoutes counts, clusters, and each listener's route tables.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use portico_ir::{Cluster, ClusterId, HostMatch, HttpRoute, VirtualHost};
 use portico_model::Snapshot;
@@ -10,6 +10,7 @@ use portico_model::gateway::{
     TlsRouteUseDefaultGateways, UdpRouteUseDefaultGateways,
 };
 
+use super::backend_tls::{self, ServiceAncestors};
 use super::backends::{backend_ref, build_cluster};
 use super::compiled::Compiled;
 use super::index::Index;
@@ -42,6 +43,7 @@ pub fn attach_all(
     let parents = Parents::new(gateways);
     // attached[(gateway, listener)] = (entry index, effective hostnames)
     let mut attached: AttachedByListener = HashMap::new();
+    let mut service_ancestors = ServiceAncestors::new();
 
     for (ei, entry) in entries.iter().enumerate() {
         let meta = &entry.meta;
@@ -99,7 +101,18 @@ pub fn attach_all(
             });
         }
         if !seen.is_empty() {
+            let via: BTreeSet<usize> = seen.iter().map(|(g, _)| *g).collect();
             for need in &compiled.needs {
+                let svc = &need.service.metadata;
+                service_ancestors
+                    .entry((
+                        svc.namespace
+                            .clone()
+                            .unwrap_or_else(|| "default".to_string()),
+                        svc.name.clone().unwrap_or_default(),
+                    ))
+                    .or_default()
+                    .extend(via.iter().copied());
                 match clusters.get_mut(&need.id) {
                     None => {
                         clusters.insert(need.id.clone(), build_cluster(&index, need));
@@ -124,6 +137,16 @@ pub fn attach_all(
             );
         }
     }
+
+    backend_tls::apply(
+        snapshot,
+        &index,
+        options,
+        &service_ancestors,
+        gateways,
+        clusters,
+        statuses,
+    );
 
     for ((gi, li), list) in attached {
         let listener = &mut gateways[gi].listeners[li];

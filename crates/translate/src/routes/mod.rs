@@ -12,6 +12,7 @@
 //! error target, while valid siblings keep serving.
 
 mod attach;
+mod backend_tls;
 pub mod backends;
 mod compiled;
 pub mod duration;
