@@ -36,6 +36,8 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`EchoAnswer`] parses an HTTP answer back on the client side.
+//!
 //! [`UpstreamEcho::from_env`] maps the environment of an upstream
 //! `echo-basic` container (as written in the conformance manifests) to the
 //! servers above and their container ports.
@@ -48,6 +50,7 @@
 //! (the `tls.serverName` of [`serve_https`] carries the SNI instead).
 
 mod accept;
+mod answer;
 mod config;
 mod duration;
 mod error;
@@ -61,6 +64,7 @@ mod tls;
 mod udp;
 mod upstream_env;
 
+pub use answer::{EchoAnswer, EchoTls};
 pub use config::EchoConfig;
 pub use error::Error;
 pub use grpc::{GRPC_ECHO_SERVICE, proto, serve_grpc, serve_grpc_tls};

@@ -45,6 +45,12 @@ async fn http1_echo_reports_request_and_identity() {
             .starts_with("infra-backend-v1-")
     );
     assert_eq!(body["httpPort"], addr.port().to_string());
+    // The client-side type reads the same answer back.
+    let answer = portico_echo::EchoAnswer::from_json(resp.body()).expect("answer");
+    assert_eq!(answer.path, "/some/path?x=1&y=2");
+    assert_eq!(answer.header_values("x-custom"), ["a", "b"]);
+    assert_eq!(answer.deployment(), "infra-backend-v1");
+    assert!(answer.tls.is_none());
 
     let record = within(records.recv()).await.expect("record");
     assert_eq!(record.request_uri, "/some/path?x=1&y=2");
