@@ -1,5 +1,6 @@
 //! One bound socket: SO_REUSEADDR listen, accept loop, HTTP/1.1 + h2c
-//! serving on the same port, graceful drain when removed.
+//! (and for HTTPS binds TLS with ALPN h2/http1.1) on the same port,
+//! graceful drain when removed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -7,20 +8,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::router::RouteTable;
+use crate::tls::TlsTable;
 use crate::upstream::Clients;
 use crate::{Error, ProxyConfig};
 
@@ -28,6 +31,8 @@ use crate::{Error, ProxyConfig};
 pub(crate) struct BindShared {
     /// Swapped atomically on config updates.
     pub table: ArcSwap<RouteTable>,
+    /// HTTPS binds: per-listener TLS settings, swapped with the table.
+    pub tls: ArcSwapOption<TlsTable>,
     pub clients: Clients,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ProxyConfig>,
@@ -40,6 +45,9 @@ pub(crate) struct ConnCtx {
     pub local: SocketAddr,
     /// The peer IP as a header value, for X-Forwarded-For.
     pub peer_ip: HeaderValue,
+    /// HTTPS: the listener the TLS server name selected (421 when the
+    /// Host selects another one).
+    pub tls_listener: Option<Arc<str>>,
 }
 
 /// Binds `address` with SO_REUSEADDR (rebinding right after a drain or a
@@ -130,7 +138,7 @@ async fn accept_loop(
     closed: oneshot::Sender<()>,
 ) {
     let local = listener.local_addr().ok();
-    let builder = server_builder(&shared.config);
+    let builder = Arc::new(server_builder(&shared.config));
     let graceful = GracefulShutdown::new();
     let force = CancellationToken::new();
     let grace = loop {
@@ -163,40 +171,99 @@ async fn accept_loop(
 }
 
 fn serve(
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &Arc<auto::Builder<TokioExecutor>>,
     graceful: &GracefulShutdown,
     force: &CancellationToken,
     shared: &Arc<BindShared>,
-    stream: tokio::net::TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
 ) {
     let metrics = Arc::clone(&shared.metrics);
     Metrics::incr(&metrics.connections_total);
     metrics.active_connections.fetch_add(1, Ordering::Relaxed);
     let local = stream.local_addr().unwrap_or(peer);
-    let ctx = Arc::new(ConnCtx {
-        shared: Arc::clone(shared),
-        peer,
-        local,
-        peer_ip: HeaderValue::from_str(&peer.ip().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
-    });
-    let svc = service_fn(move |req| {
-        let ctx = Arc::clone(&ctx);
-        async move { Ok::<_, Infallible>(crate::handler::handle(ctx, req).await) }
-    });
-    let conn = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-        .into_owned();
-    let conn = graceful.watch(conn);
-    let force = force.clone();
+    let tls = shared.tls.load_full();
+    let (builder, watcher, force, shared) = (
+        Arc::clone(builder),
+        graceful.watcher(),
+        force.clone(),
+        Arc::clone(shared),
+    );
     tokio::spawn(async move {
+        let ctx = ConnCtx {
+            shared,
+            peer,
+            local,
+            peer_ip: HeaderValue::from_str(&peer.ip().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            tls_listener: None,
+        };
         tokio::select! {
-            result = conn => if let Err(error) = result {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            },
+            () = async {
+                match tls {
+                    None => run(&builder, watcher, ctx, TokioIo::new(stream)).await,
+                    Some(table) => {
+                        if let Some((stream, ctx)) = handshake(&table, stream, ctx).await {
+                            run(&builder, watcher, ctx, TokioIo::new(stream)).await;
+                        }
+                    }
+                }
+            } => {}
             () = force.cancelled() => tracing::debug!(%peer, "connection closed by drain deadline"),
         }
         metrics.active_connections.fetch_sub(1, Ordering::Relaxed);
     });
+}
+
+/// Serves HTTP/1.1 and HTTP/2 on one connection until it ends or drains.
+async fn run<I>(builder: &auto::Builder<TokioExecutor>, watcher: Watcher, ctx: ConnCtx, io: I)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let peer = ctx.peer;
+    let ctx = Arc::new(ctx);
+    let svc = service_fn(move |req| {
+        let ctx = Arc::clone(&ctx);
+        async move { Ok::<_, Infallible>(crate::handler::handle(ctx, req).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(io, svc);
+    if let Err(error) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// TLS handshake with the listener the SNI selects, bounded by the header
+/// read timeout so a silent client cannot hold the task.
+async fn handshake(
+    table: &TlsTable,
+    stream: TcpStream,
+    mut ctx: ConnCtx,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, ConnCtx)> {
+    let peer = ctx.peer;
+    let limit = ctx.shared.config.header_read_timeout;
+    let work = async {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+        let sni = start.client_hello().server_name().map(str::to_string);
+        let Some(entry) = table.select(sni.as_deref()) else {
+            return Err(std::io::Error::other(format!(
+                "no TLS listener for server name {sni:?}"
+            )));
+        };
+        if sni.is_some() {
+            ctx.tls_listener = Some(Arc::clone(&entry.listener_id));
+        }
+        let stream = start.into_stream(Arc::clone(&entry.config)).await?;
+        Ok(stream)
+    };
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(stream)) => Some((stream, ctx)),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
 }

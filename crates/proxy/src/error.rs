@@ -37,6 +37,8 @@ pub enum Error {
     },
     #[error("connect to {0} timed out")]
     ConnectTimeout(SocketAddr),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("upstream HTTP/2 handshake with {address}: {source}")]
     Handshake {
         address: SocketAddr,

@@ -69,6 +69,14 @@ async fn route(ctx: &ConnCtx, req: Request<Incoming>, trace: &mut Trace) -> Resp
         return reply(StatusCode::NOT_FOUND, is_grpc(&parts.headers));
     };
     tracing::trace!(listener = %listener.id, route = %route.source.route, rule = route.source.rule_index, "matched");
+    // HTTP/2 connection reuse across HTTPS listeners: the Host must select
+    // the listener the TLS server name chose.
+    if let Some(tls_listener) = &ctx.tls_listener
+        && **tls_listener != *listener.id
+    {
+        trace.disposition = Disposition::Error;
+        return reply(StatusCode::MISDIRECTED_REQUEST, is_grpc(&parts.headers));
+    }
     trace.gateway = Some(listener.flow_gateway.clone());
     trace.route = Some(route.flow_route.clone());
     let action = &route.action;

@@ -23,6 +23,7 @@ mod metrics;
 mod retry;
 pub mod router;
 mod session;
+mod tls;
 mod upgrade;
 pub mod upstream;
 

@@ -7,13 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use portico_ir::{Bind, BindProtocol, Ir};
 use tokio::task::JoinHandle;
 
 use crate::bind::{self, BindHandle, BindShared};
 use crate::metrics::Metrics;
 use crate::router::RouteTable;
+use crate::tls::TlsTable;
 use crate::upstream::{Clients, Upstreams};
 use crate::{Error, ListenerState, ProxyConfig};
 
@@ -55,7 +56,7 @@ impl Manager {
         let wanted: HashSet<(SocketAddr, BindProtocol)> = ir
             .binds
             .iter()
-            .filter(|b| b.protocol == BindProtocol::Http)
+            .filter(|b| served(b.protocol))
             .map(|b| (b.address, b.protocol))
             .collect();
         let removed: Vec<SocketAddr> = self
@@ -76,31 +77,42 @@ impl Manager {
         let mut seen = HashSet::new();
         for b in &ir.binds {
             if !seen.insert(b.address) {
-                report(
-                    &mut states,
-                    b,
-                    b.address,
-                    Some(format!("duplicate bind for {}", b.address)),
-                );
+                let error = format!("duplicate bind for {}", b.address);
+                report(&mut states, b, b.address, Some(&error), &[]);
                 continue;
             }
-            if b.protocol != BindProtocol::Http {
+            if !served(b.protocol) {
                 let error = Error::UnsupportedProtocol(b.protocol).to_string();
-                report(&mut states, b, b.address, Some(error));
+                report(&mut states, b, b.address, Some(&error), &[]);
                 continue;
             }
+            let (tls, tls_failed) = match b.protocol {
+                BindProtocol::Https => {
+                    let (table, failed) = TlsTable::build(b);
+                    for (listener, error) in &failed {
+                        tracing::warn!(%listener, %error, "TLS listener not serving");
+                    }
+                    let failed: Vec<(String, String)> = failed
+                        .into_iter()
+                        .map(|(l, e)| (l, e.to_string()))
+                        .collect();
+                    (Some(Arc::new(table)), failed)
+                }
+                _ => (None, Vec::new()),
+            };
             match self.binds.get(&b.address) {
                 Some(bound) => {
                     let local = bound.handle.local;
                     let table = RouteTable::compile(b, local.port(), &self.upstreams);
+                    bound.handle.shared.tls.store(tls);
                     bound.handle.shared.table.store(Arc::new(table));
-                    report(&mut states, b, local, None);
+                    report(&mut states, b, local, None, &tls_failed);
                 }
-                None => match self.bind_new(b) {
-                    Ok(local) => report(&mut states, b, local, None),
+                None => match self.bind_new(b, tls) {
+                    Ok(local) => report(&mut states, b, local, None, &tls_failed),
                     Err(error) => {
                         tracing::warn!(address = %b.address, %error, "listener not serving");
-                        report(&mut states, b, b.address, Some(error.to_string()));
+                        report(&mut states, b, b.address, Some(&error.to_string()), &[]);
                     }
                 },
             }
@@ -108,7 +120,7 @@ impl Manager {
         states
     }
 
-    fn bind_new(&mut self, b: &Bind) -> Result<SocketAddr, Error> {
+    fn bind_new(&mut self, b: &Bind, tls: Option<Arc<TlsTable>>) -> Result<SocketAddr, Error> {
         let listener = bind::listen(b.address)?;
         let port = listener
             .local_addr()
@@ -119,13 +131,14 @@ impl Manager {
             .port();
         let shared = Arc::new(BindShared {
             table: ArcSwap::from_pointee(RouteTable::compile(b, port, &self.upstreams)),
+            tls: ArcSwapOption::new(tls),
             clients: self.clients.clone(),
             metrics: Arc::clone(&self.metrics),
             config: Arc::clone(&self.config),
         });
         let handle = BindHandle::spawn(listener, shared)?;
         let local = handle.local;
-        tracing::info!(address = %b.address, %local, gateway = %b.gateway, listeners = b.listeners.len(), "listening");
+        tracing::info!(address = %b.address, %local, gateway = %b.gateway, protocol = ?b.protocol, listeners = b.listeners.len(), "listening");
         self.binds.insert(
             b.address,
             Bound {
@@ -148,12 +161,29 @@ impl Manager {
     }
 }
 
-fn report(states: &mut Vec<ListenerState>, b: &Bind, address: SocketAddr, error: Option<String>) {
+/// Whether the data plane serves this bind protocol yet.
+fn served(protocol: BindProtocol) -> bool {
+    matches!(protocol, BindProtocol::Http | BindProtocol::Https)
+}
+
+/// One state per listener of `b`: `error` for all of them, or the
+/// listener's own error from `per_listener`.
+fn report(
+    states: &mut Vec<ListenerState>,
+    b: &Bind,
+    address: SocketAddr,
+    error: Option<&str>,
+    per_listener: &[(String, String)],
+) {
     for l in &b.listeners {
+        let own = per_listener
+            .iter()
+            .find(|(id, _)| *id == l.id)
+            .map(|(_, e)| e.as_str());
         states.push(ListenerState {
             listener_id: l.id.clone(),
             address,
-            error: error.clone(),
+            error: error.or(own).map(str::to_string),
         });
     }
 }

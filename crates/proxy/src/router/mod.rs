@@ -15,7 +15,7 @@ pub mod value;
 use std::sync::Arc;
 
 use http::request::Parts;
-use portico_ir::{Bind, HostMatch, Listener};
+use portico_ir::{Bind, BindProtocol, HostMatch, Listener};
 use portico_observe::flow::GatewayRef;
 use regex::{Regex, RegexBuilder};
 
@@ -65,7 +65,10 @@ impl RouteTable {
                 .map(|l| compile_listener(l, upstreams))
                 .collect(),
             port,
-            scheme: "http",
+            scheme: match bind.protocol {
+                BindProtocol::Https => "https",
+                _ => "http",
+            },
         }
     }
 

@@ -7,6 +7,7 @@
 mod common;
 mod filters;
 mod flows;
+mod https;
 mod lifecycle;
 mod routing;
 mod upstream;

@@ -1,0 +1,232 @@
+//! TLS termination for HTTPS binds: one rustls server configuration per
+//! listener (its certificate, its client-certificate validation), chosen by
+//! SNI the same way Host picks a listener (most specific hostname first).
+
+use std::sync::Arc;
+
+use portico_ir::{Bind, CertifiedKeyPem, ClientValidation, HostMatch, ListenerTls, TlsMode};
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::Error;
+
+#[derive(Debug)]
+pub struct TlsEntry {
+    hostname: HostMatch,
+    pub listener_id: Arc<str>,
+    pub config: Arc<ServerConfig>,
+}
+
+/// Per-listener TLS configurations of one bind, most specific first.
+#[derive(Debug, Default)]
+pub struct TlsTable {
+    entries: Vec<TlsEntry>,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+impl TlsTable {
+    /// Builds the table; listeners whose TLS material is unusable are
+    /// returned as `(listener id, error)` and left out.
+    pub fn build(bind: &Bind) -> (TlsTable, Vec<(String, Error)>) {
+        let mut entries = Vec::new();
+        let mut failed = Vec::new();
+        for l in &bind.listeners {
+            let result = match &l.tls {
+                Some(tls) if tls.mode == TlsMode::Terminate => server_config(tls),
+                Some(_) => Err(Error::Tls(
+                    "passthrough is not served on an HTTPS bind".into(),
+                )),
+                None => Err(Error::Tls("HTTPS listener without TLS settings".into())),
+            };
+            match result {
+                Ok(config) => entries.push(TlsEntry {
+                    hostname: l.hostname.clone(),
+                    listener_id: l.id.as_str().into(),
+                    config: Arc::new(config),
+                }),
+                Err(error) => failed.push((l.id.clone(), error)),
+            }
+        }
+        (TlsTable { entries }, failed)
+    }
+
+    /// The listener for a ClientHello's server name. Without SNI, the
+    /// hostname-less listener (or the first one) answers.
+    pub fn select(&self, sni: Option<&str>) -> Option<&TlsEntry> {
+        match sni {
+            Some(name) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                self.entries.iter().find(|e| e.hostname.matches(&name))
+            }
+            None => self
+                .entries
+                .iter()
+                .find(|e| e.hostname == HostMatch::Any)
+                .or(self.entries.first()),
+        }
+    }
+}
+
+/// A server configuration from PEM material, ALPN h2 and http/1.1.
+pub fn server_config(tls: &ListenerTls) -> Result<ServerConfig, Error> {
+    let mut last_error = Error::Tls("no certificate".into());
+    for cert in &tls.certificates {
+        match certified(cert) {
+            Ok((chain, key)) => {
+                let builder = ServerConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| Error::Tls(e.to_string()))?;
+                let builder = match &tls.client_validation {
+                    Some(cv) => builder.with_client_cert_verifier(client_verifier(cv)?),
+                    None => builder.with_no_client_auth(),
+                };
+                let mut config = builder
+                    .with_single_cert(chain, key)
+                    .map_err(|e| Error::Tls(format!("{}: {e}", cert.source)))?;
+                config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                return Ok(config);
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
+}
+
+fn certified(
+    cert: &CertifiedKeyPem,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    let bad = |what: &str| Error::Tls(format!("{}: {what}", cert.source));
+    let chain = CertificateDer::pem_slice_iter(cert.cert_chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("certificate PEM does not parse"))?;
+    if chain.is_empty() {
+        return Err(bad("no certificate in PEM"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes())
+        .map_err(|_| bad("private key PEM does not parse"))?;
+    Ok((chain, key))
+}
+
+fn client_verifier(
+    cv: &ClientValidation,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, Error> {
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(cv.ca_pem.as_bytes()) {
+        let ca = ca.map_err(|_| Error::Tls("CA PEM does not parse".into()))?;
+        roots
+            .add(ca)
+            .map_err(|e| Error::Tls(format!("CA certificate rejected: {e}")))?;
+    }
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    if cv.allow_insecure_fallback {
+        builder = builder.allow_unauthenticated();
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Tls(format!("client verifier: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_ir::{BindProtocol, Listener, ObjectRef};
+
+    pub(crate) fn self_signed(names: &[&str]) -> CertifiedKeyPem {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let ck = rcgen::generate_simple_self_signed(names).unwrap();
+        CertifiedKeyPem {
+            source: "test/cert".into(),
+            cert_chain_pem: ck.cert.pem(),
+            key_pem: ck.signing_key.serialize_pem(),
+        }
+    }
+
+    fn listener(id: &str, hostname: Option<&str>, cert: CertifiedKeyPem) -> Listener {
+        Listener {
+            id: id.into(),
+            owner: ObjectRef::default(),
+            name: id.into(),
+            hostname: HostMatch::parse(hostname),
+            protocol: BindProtocol::Https,
+            tls: Some(ListenerTls {
+                mode: TlsMode::Terminate,
+                certificates: vec![cert],
+                client_validation: None,
+            }),
+            http: vec![],
+            tls_routes: vec![],
+            l4_route: None,
+        }
+    }
+
+    fn bind(listeners: Vec<Listener>) -> Bind {
+        Bind {
+            gateway: ObjectRef::default(),
+            address: "127.0.0.1:0".parse().unwrap(),
+            protocol: BindProtocol::Https,
+            proxy_protocol: false,
+            listeners,
+        }
+    }
+
+    #[test]
+    fn selects_by_sni_most_specific_first() {
+        let (table, failed) = TlsTable::build(&bind(vec![
+            listener(
+                "exact",
+                Some("a.example.com"),
+                self_signed(&["a.example.com"]),
+            ),
+            listener(
+                "wild",
+                Some("*.example.com"),
+                self_signed(&["*.example.com"]),
+            ),
+            listener("any", None, self_signed(&["default"])),
+        ]));
+        assert!(failed.is_empty());
+        let id = |sni| table.select(sni).map(|e| &*e.listener_id);
+        assert_eq!(id(Some("a.example.com")), Some("exact"));
+        assert_eq!(id(Some("B.example.com")), Some("wild"));
+        assert_eq!(id(Some("other.org")), Some("any"));
+        assert_eq!(id(None), Some("any"));
+    }
+
+    #[test]
+    fn bad_material_fails_only_that_listener() {
+        let mut broken = self_signed(&["b"]);
+        broken.key_pem = "not a key".into();
+        let (table, failed) = TlsTable::build(&bind(vec![
+            listener(
+                "good",
+                Some("a.example.com"),
+                self_signed(&["a.example.com"]),
+            ),
+            listener("bad", Some("b.example.com"), broken),
+        ]));
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, "bad");
+        assert!(table.select(Some("a.example.com")).is_some());
+        assert!(table.select(Some("b.example.com")).is_none());
+    }
+
+    #[test]
+    fn alpn_offers_h2_and_http11() {
+        let tls = ListenerTls {
+            mode: TlsMode::Terminate,
+            certificates: vec![self_signed(&["x"])],
+            client_validation: None,
+        };
+        let config = server_config(&tls).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+}

@@ -1,0 +1,206 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use portico_ir::*;
+use rustls::RootCertStore;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::common::*;
+
+struct TestCert {
+    pem: CertifiedKeyPem,
+    der: CertificateDer<'static>,
+}
+
+fn cert(names: &[&str]) -> TestCert {
+    let ck =
+        rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    TestCert {
+        pem: CertifiedKeyPem {
+            source: "test/cert".into(),
+            cert_chain_pem: ck.cert.pem(),
+            key_pem: ck.signing_key.serialize_pem(),
+        },
+        der: ck.cert.der().clone(),
+    }
+}
+
+fn https_listener(id: &str, hostname: &str, cert: &TestCert, backend_name: &str) -> Listener {
+    let mut l = listener(
+        id,
+        Some(hostname),
+        vec![vhost(
+            Some(hostname),
+            vec![route(prefix("/"), vec![backend(backend_name, 1)])],
+        )],
+    );
+    l.protocol = BindProtocol::Https;
+    l.tls = Some(ListenerTls {
+        mode: TlsMode::Terminate,
+        certificates: vec![cert.pem.clone()],
+        client_validation: None,
+    });
+    l
+}
+
+async fn tls(
+    addr: std::net::SocketAddr,
+    sni: &str,
+    roots: &[&TestCert],
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut store = RootCertStore::empty();
+    for r in roots {
+        store.add(r.der.clone()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from(sni.to_string()).unwrap();
+    tokio::time::timeout(
+        DEADLINE,
+        TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+async fn h1_over(
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+    host: &str,
+    path: &str,
+) -> (StatusCode, serde_json::Value) {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri(path)
+        .header("host", host)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tokio::time::timeout(DEADLINE, sender.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn https_terminates_tls_selects_listener_by_sni_and_speaks_h2() {
+    let a = Echo::start("a").await;
+    let w = Echo::start("w").await;
+    let secure = cert(&["secure.example.com"]);
+    let wild = cert(&["*.wild.example.com"]);
+    let mut b = bind(
+        any_port(),
+        vec![
+            https_listener("gw/secure", "secure.example.com", &secure, "a"),
+            https_listener("gw/wild", "*.wild.example.com", &wild, "w"),
+        ],
+    );
+    b.protocol = BindProtocol::Https;
+    let gw = Gateway::start(ir(vec![b], vec![a.cluster(), w.cluster()])).await;
+    let addr = gw.addr();
+
+    // HTTP/1.1 over TLS: SNI picks the certificate, Host the routes.
+    let (status, body) = h1_over(
+        tls(addr, "secure.example.com", &[&secure], b"http/1.1").await,
+        "secure.example.com",
+        "/x",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["backend"], "a");
+    assert_eq!(body["headers"]["x-forwarded-proto"][0], "https");
+    let (_, body) = h1_over(
+        tls(addr, "foo.wild.example.com", &[&wild], b"http/1.1").await,
+        "foo.wild.example.com",
+        "/",
+    )
+    .await;
+    assert_eq!(body["backend"], "w");
+
+    // Host selecting another HTTPS listener than the SNI: 421.
+    let (status, _) = h1_over(
+        tls(addr, "secure.example.com", &[&secure], b"http/1.1").await,
+        "foo.wild.example.com",
+        "/",
+    )
+    .await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+
+    // HTTP/2 by ALPN.
+    let stream = tls(addr, "secure.example.com", &[&secure], b"h2").await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("https://secure.example.com/h2")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tokio::time::timeout(DEADLINE, sender.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["backend"], "a");
+}
+
+#[tokio::test]
+async fn broken_certificate_fails_only_its_listener() {
+    let a = Echo::start("a").await;
+    let good = cert(&["good.example.com"]);
+    let mut bad = cert(&["bad.example.com"]);
+    bad.pem.key_pem = "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n".into();
+    let mut b = bind(
+        any_port(),
+        vec![
+            https_listener("gw/good", "good.example.com", &good, "a"),
+            https_listener("gw/bad", "bad.example.com", &bad, "a"),
+        ],
+    );
+    b.protocol = BindProtocol::Https;
+    let proxy = portico_proxy::Proxy::new(portico_proxy::ProxyConfig::default());
+    let report = proxy.apply(ir(vec![b], vec![a.cluster()])).await;
+    assert!(report.listener("gw/good").unwrap().error.is_none());
+    let bad_state = report.listener("gw/bad").unwrap();
+    assert!(
+        bad_state
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("TLS")),
+        "{bad_state:?}"
+    );
+    let addr = report.listener("gw/good").unwrap().address;
+    let (status, _) = h1_over(
+        tls(addr, "good.example.com", &[&good], b"http/1.1").await,
+        "good.example.com",
+        "/",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
