@@ -1,0 +1,455 @@
+//! HTTP request expectations, compared the way the upstream suite compares
+//! them: status code; for 200, the request the echo backend saw (path,
+//! method, host, headers, absent headers), its namespace and pod prefix,
+//! response headers; for redirects, the Location's scheme/host/port/path.
+//! An expectation passes after N consecutive successes within the deadline.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::env::Env;
+use crate::error::Failure;
+
+/// The request to send.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// Host header (default: the Gateway address).
+    pub host: String,
+    /// Default `GET`.
+    pub method: String,
+    /// Path with optional `?query`.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// What the backend must have received (defaults to the request itself).
+#[derive(Clone, Debug, Default)]
+pub struct ExpectedRequest {
+    pub host: String,
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub absent_headers: Vec<String>,
+}
+
+/// Where a redirect must point (empty fields: not checked / defaults).
+#[derive(Clone, Debug, Default)]
+pub struct Redirect {
+    pub scheme: String,
+    pub host: String,
+    pub port: String,
+    pub path: String,
+}
+
+/// One expectation: request, and what must come back.
+#[derive(Clone, Debug, Default)]
+pub struct Expect {
+    pub request: Request,
+    pub expected_request: Option<ExpectedRequest>,
+    pub redirect: Option<Redirect>,
+    /// Headers the echo backend is asked to set on its response.
+    pub backend_set_response_headers: Vec<(String, String)>,
+    /// Default 200.
+    pub status: u16,
+    pub response_headers: Vec<(String, String)>,
+    pub absent_response_headers: Vec<String>,
+    /// Pod name prefix (the Deployment) that must answer.
+    pub backend: String,
+    pub namespace: String,
+}
+
+impl Expect {
+    /// `GET path` answered 200 by `backend` in `namespace`.
+    pub fn get(path: &str, backend: &str, namespace: &str) -> Expect {
+        Expect {
+            request: Request {
+                path: path.to_string(),
+                ..Request::default()
+            },
+            backend: backend.to_string(),
+            namespace: namespace.to_string(),
+            ..Expect::default()
+        }
+    }
+
+    /// `GET path` answered with `status` by the gateway.
+    pub fn status(path: &str, status: u16) -> Expect {
+        Expect {
+            request: Request {
+                path: path.to_string(),
+                ..Request::default()
+            },
+            status,
+            ..Expect::default()
+        }
+    }
+
+    pub fn host(mut self, host: &str) -> Expect {
+        self.request.host = host.to_string();
+        self
+    }
+
+    pub fn method(mut self, method: &str) -> Expect {
+        self.request.method = method.to_string();
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Expect {
+        self.request
+            .headers
+            .push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn expect_request(mut self, expected: ExpectedRequest) -> Expect {
+        self.expected_request = Some(expected);
+        self
+    }
+
+    pub fn redirect(mut self, redirect: Redirect) -> Expect {
+        self.redirect = Some(redirect);
+        self
+    }
+
+    pub fn response_header(mut self, name: &str, value: &str) -> Expect {
+        self.response_headers
+            .push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn absent_response_header(mut self, name: &str) -> Expect {
+        self.absent_response_headers.push(name.to_string());
+        self
+    }
+
+    pub fn backend_sets(mut self, name: &str, value: &str) -> Expect {
+        self.backend_set_response_headers
+            .push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} {}{}{}",
+            if self.request.method.is_empty() {
+                "GET"
+            } else {
+                &self.request.method
+            },
+            self.request.host,
+            self.request.path,
+            if self.request.headers.is_empty() {
+                ""
+            } else {
+                " (with headers)"
+            }
+        )
+    }
+}
+
+/// A response as captured.
+#[derive(Debug)]
+pub struct Captured {
+    pub status: u16,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub body: Bytes,
+}
+
+/// Plain HTTP/1.1 client that does not follow redirects.
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http()
+}
+
+/// Sends one request to `gw_addr` (`ip:port`).
+pub async fn round_trip(
+    gw_addr: &str,
+    request: &Request,
+    extra: &[(String, String)],
+) -> Result<Captured, String> {
+    let method = if request.method.is_empty() {
+        "GET"
+    } else {
+        &request.method
+    };
+    let path = if request.path.is_empty() {
+        "/"
+    } else {
+        &request.path
+    };
+    let uri: http::Uri = format!("http://{gw_addr}{path}")
+        .parse()
+        .map_err(|e| format!("bad uri: {e}"))?;
+    let host = if request.host.is_empty() {
+        host_for(gw_addr)
+    } else {
+        request.host.clone()
+    };
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(http::header::HOST, host);
+    for (name, value) in request.headers.iter().chain(extra) {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let req = builder
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| format!("building request: {e}"))?;
+    let response = tokio::time::timeout(Duration::from_secs(10), client().request(req))
+        .await
+        .map_err(|_| "request timed out".to_string())?
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status().as_u16();
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in response.headers() {
+        headers
+            .entry(name.as_str().to_ascii_lowercase())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading body: {e}"))?
+        .to_bytes();
+    Ok(Captured {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The Host header for an address: the port is left out when it is 80.
+pub fn host_for(gw_addr: &str) -> String {
+    gw_addr.strip_suffix(":80").unwrap_or(gw_addr).to_string()
+}
+
+/// Compares one captured response with an expectation.
+pub fn compare(gw_addr: &str, expect: &Expect, got: &Captured) -> Result<(), String> {
+    let want_status = if expect.status == 0 {
+        200
+    } else {
+        expect.status
+    };
+    if got.status != want_status {
+        return Err(format!(
+            "expected status {want_status}, got {} ({})",
+            got.status,
+            String::from_utf8_lossy(&got.body)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ));
+    }
+    if got.status == 200 {
+        let echo: Value =
+            serde_json::from_slice(&got.body).map_err(|e| format!("echo body is not JSON: {e}"))?;
+        let seen = |field: &str| {
+            echo.get(field)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let er = expect
+            .expected_request
+            .clone()
+            .unwrap_or_else(|| ExpectedRequest {
+                host: expect.request.host.clone(),
+                method: expect.request.method.clone(),
+                path: expect.request.path.clone(),
+                headers: expect.request.headers.clone(),
+                absent_headers: Vec::new(),
+            });
+        if !er.host.is_empty() && er.host != seen("host") {
+            return Err(format!("expected host {}, got {}", er.host, seen("host")));
+        }
+        let want_path = if er.path.is_empty() { "/" } else { &er.path };
+        if want_path != seen("path") {
+            return Err(format!("expected path {want_path}, got {}", seen("path")));
+        }
+        let want_method = if er.method.is_empty() {
+            "GET"
+        } else {
+            &er.method
+        };
+        if want_method != seen("method") {
+            return Err(format!(
+                "expected method {want_method}, got {}",
+                seen("method")
+            ));
+        }
+        if expect.namespace != seen("namespace") {
+            return Err(format!(
+                "expected namespace {}, got {}",
+                expect.namespace,
+                seen("namespace")
+            ));
+        }
+        let echoed: BTreeMap<String, Vec<String>> = echo
+            .get("headers")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let values = v
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|x| x.as_str().map(String::from))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (k.to_ascii_lowercase(), values)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, value) in &er.headers {
+            match echoed.get(&name.to_ascii_lowercase()) {
+                None => return Err(format!("expected request header {name} at the backend")),
+                Some(v) if v.join(",") != *value => {
+                    return Err(format!(
+                        "expected request header {name}: {value}, got {}",
+                        v.join(",")
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for name in &er.absent_headers {
+            if let Some(v) = echoed.get(&name.to_ascii_lowercase()) {
+                return Err(format!("request header {name} must be absent, got {v:?}"));
+            }
+        }
+        for (name, value) in &expect.response_headers {
+            match got.headers.get(&name.to_ascii_lowercase()) {
+                None => return Err(format!("expected response header {name}")),
+                Some(v) if v.join(",") != *value => {
+                    return Err(format!(
+                        "expected response header {name}: {value}, got {}",
+                        v.join(",")
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for name in &expect.absent_response_headers {
+            if let Some(v) = got.headers.get(&name.to_ascii_lowercase()) {
+                return Err(format!("response header {name} must be absent, got {v:?}"));
+            }
+        }
+        if !seen("pod").starts_with(&expect.backend) {
+            return Err(format!(
+                "expected pod name to start with {}, got {}",
+                expect.backend,
+                seen("pod")
+            ));
+        }
+    } else if (300..400).contains(&got.status)
+        && let Some(want) = &expect.redirect
+    {
+        let location = got
+            .headers
+            .get("location")
+            .and_then(|v| v.first())
+            .ok_or("redirect without Location")?;
+        let uri: http::Uri = location
+            .parse()
+            .map_err(|e| format!("Location {location} does not parse: {e}"))?;
+        let scheme = uri.scheme_str().unwrap_or("").to_string();
+        let host = uri.host().unwrap_or("").to_string();
+        let port = uri.port_u16().map(|p| p.to_string()).unwrap_or_default();
+        let path = uri.path().to_string();
+        let want_scheme = if want.scheme.is_empty() {
+            "http"
+        } else {
+            &want.scheme
+        };
+        if scheme != want_scheme {
+            return Err(format!("redirect scheme {scheme}, expected {want_scheme}"));
+        }
+        let want_host = if want.host.is_empty() {
+            host.clone()
+        } else {
+            want.host.clone()
+        };
+        if host != want_host {
+            return Err(format!("redirect host {host}, expected {want_host}"));
+        }
+        if want.port.is_empty() {
+            let default = if scheme == "https" { "443" } else { "80" };
+            if !port.is_empty() && port != default {
+                return Err(format!("redirect port {port}, expected none or {default}"));
+            }
+        } else if port != want.port {
+            return Err(format!("redirect port {port:?}, expected {}", want.port));
+        }
+        let want_path = if want.path.is_empty() {
+            expect
+                .request
+                .path
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        } else {
+            want.path.clone()
+        };
+        if path != want_path {
+            return Err(format!("redirect path {path}, expected {want_path}"));
+        }
+    }
+    let _ = gw_addr;
+    Ok(())
+}
+
+/// Sends the expectation's request until it passes N times in a row.
+pub async fn expect(env: &Env, gw_addr: &str, expect: &Expect) -> Result<(), Failure> {
+    let set_header = expect
+        .backend_set_response_headers
+        .iter()
+        .map(|(n, v)| format!("{n}:{v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let extra = vec![("X-Echo-Set-Header".to_string(), set_header)];
+    let deadline = tokio::time::Instant::now() + env.config.max_time_to_consistency;
+    let mut successes = 0;
+    let mut last: String;
+    loop {
+        match round_trip(gw_addr, &expect.request, &extra).await {
+            Ok(got) => match compare(gw_addr, expect, &got) {
+                Ok(()) => {
+                    successes += 1;
+                    if successes >= env.config.required_consecutive_successes {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(why) => last = why,
+            },
+            Err(why) => last = why,
+        }
+        successes = 0;
+        if tokio::time::Instant::now() > deadline {
+            return Err(Failure(format!("{}: {last}", expect.describe())));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Checks every expectation in turn.
+pub async fn expect_all(env: &Env, gw_addr: &str, expects: &[Expect]) -> Result<(), Failure> {
+    for e in expects {
+        expect(env, gw_addr, e).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The ported upstream tests, one file per area. Each test states the
+//! upstream `ShortName`, the manifests it applies and the features it needs,
+//! and checks what the upstream test checks.
+
+mod httproute_basic;
+
+use crate::ConformanceTest;
+
+/// Every ported test, in upstream order within each area.
+pub fn all() -> Vec<ConformanceTest> {
+    let mut tests = Vec::new();
+    tests.extend(httproute_basic::tests());
+    tests
+}
