@@ -20,6 +20,9 @@ pub enum Error {
     /// A TLS echo kind was started without certificates.
     #[error("{0:?} needs TLS settings: use EchoBackend::https / EchoBackend::tcp_tls")]
     MissingTls(crate::EchoKind),
+    /// A test client request failed (connect, protocol, deadline, body).
+    #[error("test client: {0}")]
+    Client(String),
     /// Waiting for an echo record ran past its deadline.
     #[error("no matching echo record within {0:?}")]
     NoRecord(Duration),

@@ -10,6 +10,8 @@
 //! * [`net`]: loopback sockets on port 0, and the rule that goes with them:
 //!   bind first, then pass the bound socket or its address; never guess a
 //!   port.
+//! * [`client`]: one request over a fresh HTTP/1.1 or h2c connection with a
+//!   deadline, and [`client::echo_answer`] to read an echo body back.
 //! * [`manifests`]: YAML for a Service + EndpointSlices pointing at backends,
 //!   TLS Secrets and CA ConfigMaps, for the standalone (directory) source.
 //!
@@ -30,6 +32,7 @@
 //! ```
 
 mod backend;
+pub mod client;
 mod error;
 mod eventually;
 pub mod manifests;
@@ -39,5 +42,5 @@ mod tls;
 pub use backend::{EchoBackend, EchoKind};
 pub use error::Error;
 pub use eventually::{Timeout, eventually};
-pub use portico_echo::{EchoRecord, Identity};
+pub use portico_echo::{EchoAnswer, EchoRecord, Identity};
 pub use tls::{CertifiedPem, TestCa, self_signed};

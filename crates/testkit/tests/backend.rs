@@ -199,3 +199,38 @@ async fn tls_backends_serve_the_test_ca_certificate() {
         Err(portico_testkit::Error::MissingTls(_))
     ));
 }
+
+#[tokio::test]
+async fn client_helpers_read_echo_answers() {
+    use portico_testkit::client;
+
+    let backend = EchoBackend::http(Identity::new("ns", "infra-backend-v2"))
+        .await
+        .expect("backend");
+    let resp = client::get(backend.addr(), "example.com", "/x?y=1")
+        .await
+        .expect("get");
+    let answer = client::echo_answer(&resp).expect("answer");
+    assert_eq!(answer.host, "example.com");
+    assert_eq!(answer.path, "/x?y=1");
+    assert_eq!(answer.deployment(), "infra-backend-v2");
+
+    let req = http::Request::get("http://h2.example.com/z")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let resp = client::send(backend.addr(), http::Version::HTTP_2, req)
+        .await
+        .expect("h2");
+    assert_eq!(
+        client::echo_answer(&resp).expect("answer").proto,
+        "HTTP/2.0"
+    );
+
+    let health = client::get(backend.addr(), "h", "/health")
+        .await
+        .expect("health");
+    assert!(
+        client::echo_answer(&health).is_err(),
+        "/health is not an echo answer"
+    );
+}
