@@ -1,13 +1,17 @@
 /* Service load-balancer maps shared by the Portico eBPF programs.
  *
- * Layout mirrors crates/ebpf/src/maps.rs (repr(C) structs of the same sizes);
- * change both together. Addresses and ports are in network byte order.
+ * Layout mirrors crates/ebpf/src/maps.rs and events.rs (repr(C) structs of
+ * the same sizes); change both together. Addresses and ports are in network
+ * byte order.
  *
- * A service is a set of entries in portico_lb4_services keyed by
+ * A service is a set of entries in portico_lb{4,6}_services keyed by
  * {vip, port, proto, slot}: slot 0 is the master entry (backend count, flags,
  * algorithm, rev_nat_id), slots 1..count hold backend ids. The agent writes
  * the slots before the master's count grows and shrinks the count before it
  * deletes slots, so a lookup never sees a half-written service.
+ *
+ * Backend ids and rev-NAT (service) ids are one space across both families;
+ * a backend lives in the map of its family.
  */
 #ifndef PORTICO_LB_H
 #define PORTICO_LB_H
@@ -33,6 +37,9 @@
 #define LB_BACKEND_ACTIVE 0
 #define LB_BACKEND_TERMINATING 1
 
+#define LB_FAMILY_V4 4
+#define LB_FAMILY_V6 6
+
 struct lb4_key {
 	__be32 address;
 	__be16 dport;
@@ -41,7 +48,16 @@ struct lb4_key {
 	__u8 pad[3];
 };
 
-struct lb4_service {
+struct lb6_key {
+	__u32 address[4];
+	__be16 dport;
+	__u16 slot;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* The value of both services maps. */
+struct lb_service {
 	__u32 backend_id;	/* slot > 0 */
 	__u16 count;		/* slot 0 */
 	__u16 rev_nat_id;	/* slot 0 */
@@ -58,10 +74,19 @@ struct lb4_backend {
 	__u8 state;
 };
 
-struct lb4_reverse_nat {
-	__be32 address;
+struct lb6_backend {
+	__u32 address[4];
 	__be16 port;
-	__u16 pad;
+	__u8 proto;
+	__u8 state;
+};
+
+/* rev-NAT id → the service frontend (IPv4 in the first 4 bytes). */
+struct lb_reverse_nat {
+	__u32 address[4];
+	__be16 port;
+	__u8 family;
+	__u8 pad;
 };
 
 struct lb4_reverse_sk_key {
@@ -73,6 +98,19 @@ struct lb4_reverse_sk_key {
 
 struct lb4_reverse_sk_value {
 	__be32 address;
+	__be16 port;
+	__u16 rev_nat_id;
+};
+
+struct lb6_reverse_sk_key {
+	__u64 cookie;
+	__u32 address[4];
+	__be16 port;
+	__u16 pad[3];
+};
+
+struct lb6_reverse_sk_value {
+	__u32 address[4];
 	__be16 port;
 	__u16 rev_nat_id;
 };
@@ -98,14 +136,17 @@ struct lb_affinity_value {
 
 #define LB_HOOK_CONNECT4 1
 #define LB_HOOK_SENDMSG4 2
+#define LB_HOOK_CONNECT6 3
+#define LB_HOOK_SENDMSG6 4
 
-/* One service lookup that hit a frontend: translated to a backend or refused. */
+/* One service lookup that hit a frontend: translated to a backend or refused.
+ * IPv4 addresses sit in the first 4 bytes of the address fields. */
 struct lb_event {
 	__u64 ts_ns;
 	__u64 sock_cookie;
 	__u64 netns_cookie;
-	__be32 vip;
-	__be32 backend_address;
+	__u32 vip[4];
+	__u32 backend_address[4];
 	__be16 vport;
 	__be16 backend_port;
 	__u32 backend_id;
@@ -114,36 +155,40 @@ struct lb_event {
 	__u8 hook;
 	__u8 verdict;
 	__u8 reason;
-	__u8 pad[2];
+	__u8 family;
+	__u8 pad;
 };
 
 struct lb_maglev {
 	__u32 backend_ids[LB_MAGLEV_SIZE];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LB_MAX_SERVICES);
-	__type(key, struct lb4_key);
-	__type(value, struct lb4_service);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} portico_lb4_services SEC(".maps");
+#define PINNED_HASH(name, ktype, vtype, max)            \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);        \
+		__uint(max_entries, max);               \
+		__type(key, ktype);                     \
+		__type(value, vtype);                   \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);    \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LB_MAX_BACKENDS);
-	__type(key, __u32);
-	__type(value, struct lb4_backend);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} portico_lb4_backends SEC(".maps");
+#define PINNED_LRU(name, ktype, vtype, max)             \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);    \
+		__uint(max_entries, max);               \
+		__type(key, ktype);                     \
+		__type(value, vtype);                   \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);    \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LB_MAX_SERVICES);
-	__type(key, __u16);
-	__type(value, struct lb4_reverse_nat);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} portico_lb4_reverse_nat SEC(".maps");
+PINNED_HASH(portico_lb4_services, struct lb4_key, struct lb_service, LB_MAX_SERVICES);
+PINNED_HASH(portico_lb6_services, struct lb6_key, struct lb_service, LB_MAX_SERVICES);
+PINNED_HASH(portico_lb4_backends, __u32, struct lb4_backend, LB_MAX_BACKENDS);
+PINNED_HASH(portico_lb6_backends, __u32, struct lb6_backend, LB_MAX_BACKENDS);
+PINNED_HASH(portico_lb_reverse_nat, __u16, struct lb_reverse_nat, LB_MAX_SERVICES);
+PINNED_LRU(portico_lb4_reverse_sk, struct lb4_reverse_sk_key, struct lb4_reverse_sk_value, 65536);
+PINNED_LRU(portico_lb6_reverse_sk, struct lb6_reverse_sk_key, struct lb6_reverse_sk_value, 65536);
+PINNED_LRU(portico_lb_affinity, struct lb_affinity_key, struct lb_affinity_value, 65536);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -152,23 +197,7 @@ struct {
 	__type(key, __u16);
 	__type(value, struct lb_maglev);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} portico_lb4_maglev SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct lb4_reverse_sk_key);
-	__type(value, struct lb4_reverse_sk_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} portico_lb4_reverse_sk SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct lb_affinity_key);
-	__type(value, struct lb_affinity_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} portico_lb_affinity SEC(".maps");
+} portico_lb_maglev SEC(".maps");
 
 /* Not pinned: each agent reads its own programs' events. */
 struct {

@@ -20,11 +20,15 @@ use crate::{object, sys};
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/portico";
 
 /// The socket-LB programs, by function name in `bpf/sock_lb.c`.
-pub const SOCK_PROGRAMS: [&str; 4] = [
+pub const SOCK_PROGRAMS: [&str; 8] = [
     "portico_connect4",
     "portico_sendmsg4",
     "portico_recvmsg4",
     "portico_getpeername4",
+    "portico_connect6",
+    "portico_sendmsg6",
+    "portico_recvmsg6",
+    "portico_getpeername6",
 ];
 
 #[derive(Clone, Debug)]
@@ -161,7 +165,6 @@ impl Agent {
         };
         if report.notes != PlanNotes::default() {
             tracing::warn!(
-                skipped_ipv6 = report.notes.skipped_ipv6,
                 duplicates = report.notes.duplicates,
                 skipped_backends = report.notes.skipped_backends,
                 out_of_ids = report.notes.out_of_ids,

@@ -8,32 +8,34 @@
 
 use std::sync::Arc;
 
-use crate::maps::{Lb4Backend, Lb4Key, Lb4ReverseNat, Lb4Service};
-use crate::state::{LbState, ServiceState};
+use crate::maps::{LbReverseNat, LbService};
+use crate::state::{BackendEntry, LbState, ServiceState, SlotKey};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapOp {
     UpsertBackend {
         id: u32,
-        backend: Lb4Backend,
+        backend: BackendEntry,
     },
+    /// `backend` is the entry being removed (its family picks the map).
     DeleteBackend {
         id: u32,
+        backend: BackendEntry,
     },
     UpsertReverseNat {
         id: u16,
-        value: Lb4ReverseNat,
+        value: LbReverseNat,
     },
     DeleteReverseNat {
         id: u16,
     },
     /// A service entry: slot 0 (master) or a backend slot.
     UpsertService {
-        key: Lb4Key,
-        value: Lb4Service,
+        key: SlotKey,
+        value: LbService,
     },
     DeleteService {
-        key: Lb4Key,
+        key: SlotKey,
     },
     UpsertMaglev {
         rev_nat_id: u16,
@@ -44,8 +46,8 @@ pub enum MapOp {
     },
 }
 
-pub fn master_value(s: &ServiceState) -> Lb4Service {
-    Lb4Service {
+pub fn master_value(s: &ServiceState) -> LbService {
+    LbService {
         backend_id: 0,
         count: u16::try_from(s.backend_ids.len()).unwrap_or(u16::MAX),
         rev_nat_id: s.rev_nat_id,
@@ -56,10 +58,10 @@ pub fn master_value(s: &ServiceState) -> Lb4Service {
     }
 }
 
-fn slot_value(backend_id: u32) -> Lb4Service {
-    Lb4Service {
+fn slot_value(backend_id: u32) -> LbService {
+    LbService {
         backend_id,
-        ..Lb4Service::default()
+        ..LbService::default()
     }
 }
 
@@ -76,7 +78,7 @@ pub fn diff(old: &LbState, new: &LbState) -> Vec<MapOp> {
     }
     for (&key, svc) in &new.services {
         let prev = old.services.get(&key);
-        let rev_nat = Lb4ReverseNat::new(key.frontend());
+        let rev_nat = LbReverseNat::new(key.frontend);
         if prev.is_none_or(|p| p.rev_nat_id != svc.rev_nat_id) {
             ops.push(MapOp::UpsertReverseNat {
                 id: svc.rev_nat_id,
@@ -87,7 +89,7 @@ pub fn diff(old: &LbState, new: &LbState) -> Vec<MapOp> {
         for (i, &id) in svc.backend_ids.iter().take(MAX_SLOTS).enumerate() {
             if prev_ids.get(i) != Some(&id) {
                 ops.push(MapOp::UpsertService {
-                    key: key.with_slot(i as u16 + 1),
+                    key: key.slot(i as u16 + 1),
                     value: slot_value(id),
                 });
             }
@@ -102,11 +104,14 @@ pub fn diff(old: &LbState, new: &LbState) -> Vec<MapOp> {
         }
         let master = master_value(svc);
         if prev.map(master_value) != Some(master) {
-            ops.push(MapOp::UpsertService { key, value: master });
+            ops.push(MapOp::UpsertService {
+                key: key.slot(0),
+                value: master,
+            });
         }
         for i in svc.backend_ids.len().min(MAX_SLOTS)..prev_ids.len().min(MAX_SLOTS) {
             ops.push(MapOp::DeleteService {
-                key: key.with_slot(i as u16 + 1),
+                key: key.slot(i as u16 + 1),
             });
         }
         if let Some(p) = prev
@@ -122,10 +127,10 @@ pub fn diff(old: &LbState, new: &LbState) -> Vec<MapOp> {
         if new.services.contains_key(&key) {
             continue;
         }
-        ops.push(MapOp::DeleteService { key });
+        ops.push(MapOp::DeleteService { key: key.slot(0) });
         for i in 0..svc.backend_ids.len().min(MAX_SLOTS) {
             ops.push(MapOp::DeleteService {
-                key: key.with_slot(i as u16 + 1),
+                key: key.slot(i as u16 + 1),
             });
         }
         if svc.maglev.is_some() {
@@ -142,9 +147,9 @@ pub fn diff(old: &LbState, new: &LbState) -> Vec<MapOp> {
             ops.push(MapOp::DeleteReverseNat { id: svc.rev_nat_id });
         }
     }
-    for &id in old.backends.keys() {
+    for (&id, &backend) in &old.backends {
         if !new.backends.contains_key(&id) {
-            ops.push(MapOp::DeleteBackend { id });
+            ops.push(MapOp::DeleteBackend { id, backend });
         }
     }
     ops
@@ -156,10 +161,15 @@ mod tests {
 
     use super::*;
     use crate::maps::PROTO_TCP;
+    use crate::state::ServiceKey;
     use crate::state::tests::frontend;
 
-    fn key(s: &str, slot: u16) -> Lb4Key {
-        Lb4Key::new(s.parse().unwrap(), PROTO_TCP, slot)
+    fn key(s: &str, slot: u16) -> SlotKey {
+        ServiceKey {
+            frontend: s.parse().unwrap(),
+            proto: PROTO_TCP,
+        }
+        .slot(slot)
     }
 
     fn position(ops: &[MapOp], pred: impl Fn(&MapOp) -> bool) -> usize {
@@ -251,7 +261,7 @@ mod tests {
                     key: key("10.96.0.1:80", 1)
                 },
                 MapOp::DeleteReverseNat {
-                    id: s1.services[&key("10.96.0.1:80", 0)].rev_nat_id
+                    id: s1.services[&key("10.96.0.1:80", 0).service].rev_nat_id
                 },
             ],
             "the shared backend stays"

@@ -1,8 +1,8 @@
 //! Trace and drop events of the socket load balancer (`struct lb_event` in
-//! `bpf/lb.h`, 48 bytes through the `portico_lb_events` ring buffer), turned
+//! `bpf/lb.h`, 72 bytes through the `portico_lb_events` ring buffer), turned
 //! into flow records for the observer.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use aya::maps::{MapData, RingBuf};
@@ -12,7 +12,7 @@ use crate::view::proto_name;
 
 pub const MAP_EVENTS: &str = "portico_lb_events";
 /// `sizeof(struct lb_event)`.
-pub const EVENT_SIZE: usize = 48;
+pub const EVENT_SIZE: usize = 72;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Verdict {
@@ -35,6 +35,8 @@ pub enum DropReason {
 pub enum Hook {
     Connect4,
     Sendmsg4,
+    Connect6,
+    Sendmsg6,
     Unknown(u8),
 }
 
@@ -51,11 +53,11 @@ pub struct FlowRecord {
     pub verdict: Verdict,
     pub drop_reason: Option<DropReason>,
     /// The service frontend the socket asked for.
-    pub service: SocketAddrV4,
+    pub service: SocketAddr,
     /// The service's rev-NAT id (the `ID` column of `portico bpf services`).
     pub service_id: u16,
     /// The backend chosen, for translated flows.
-    pub backend: Option<SocketAddrV4>,
+    pub backend: Option<SocketAddr>,
     pub backend_id: u32,
 }
 
@@ -75,10 +77,22 @@ fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([b[at], b[at + 1]])
 }
 
-/// Network-order address bytes as the kernel stored them.
-fn addr_at(b: &[u8], ip_at: usize, port_at: usize) -> SocketAddrV4 {
-    let ip = Ipv4Addr::new(b[ip_at], b[ip_at + 1], b[ip_at + 2], b[ip_at + 3]);
-    SocketAddrV4::new(ip, u16::from_be_bytes([b[port_at], b[port_at + 1]]))
+/// Network-order address bytes as the kernel stored them (IPv4 in the
+/// first four bytes of the 16).
+fn addr_at(b: &[u8], v6: bool, ip_at: usize, port_at: usize) -> SocketAddr {
+    let ip = if v6 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&b[ip_at..ip_at + 16]);
+        IpAddr::V6(Ipv6Addr::from(a))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(
+            b[ip_at],
+            b[ip_at + 1],
+            b[ip_at + 2],
+            b[ip_at + 3],
+        ))
+    };
+    SocketAddr::new(ip, u16::from_be_bytes([b[port_at], b[port_at + 1]]))
 }
 
 impl FlowRecord {
@@ -87,12 +101,13 @@ impl FlowRecord {
         if b.len() < EVENT_SIZE {
             return None;
         }
-        let verdict = if b[44] == 0 {
+        let v6 = b[70] == crate::maps::FAMILY_V6;
+        let verdict = if b[68] == 0 {
             Verdict::Translated
         } else {
             Verdict::Dropped
         };
-        let drop_reason = match (verdict, b[45]) {
+        let drop_reason = match (verdict, b[69]) {
             (Verdict::Translated, _) => None,
             (_, 1) => Some(DropReason::NoBackends),
             (_, 2) => Some(DropReason::BackendMissing),
@@ -102,14 +117,16 @@ impl FlowRecord {
             monotonic_ns: u64_at(b, 0),
             socket_cookie: u64_at(b, 8),
             netns_cookie: u64_at(b, 16),
-            service: addr_at(b, 24, 32),
-            backend: (verdict == Verdict::Translated).then(|| addr_at(b, 28, 34)),
-            backend_id: u32_at(b, 36),
-            service_id: u16_at(b, 40),
-            protocol: proto_name(b[42]),
-            hook: match b[43] {
+            service: addr_at(b, v6, 24, 56),
+            backend: (verdict == Verdict::Translated).then(|| addr_at(b, v6, 40, 58)),
+            backend_id: u32_at(b, 60),
+            service_id: u16_at(b, 64),
+            protocol: proto_name(b[66]),
+            hook: match b[67] {
                 1 => Hook::Connect4,
                 2 => Hook::Sendmsg4,
+                3 => Hook::Connect6,
+                4 => Hook::Sendmsg6,
                 h => Hook::Unknown(h),
             },
             verdict,
@@ -160,20 +177,44 @@ impl AsFd for EventReader {
 mod tests {
     use super::*;
 
-    fn raw(verdict: u8, reason: u8) -> Vec<u8> {
+    fn raw_family(verdict: u8, reason: u8, family: u8) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend_from_slice(&7u64.to_ne_bytes());
         b.extend_from_slice(&42u64.to_ne_bytes());
         b.extend_from_slice(&4096u64.to_ne_bytes());
-        b.extend_from_slice(&[127, 200, 0, 1]);
-        b.extend_from_slice(&[127, 0, 0, 1]);
+        let (vip, backend): ([u8; 16], [u8; 16]) = if family == 6 {
+            let vip = "fd00::1".parse::<Ipv6Addr>().unwrap().octets();
+            let be = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
+            (vip, be)
+        } else {
+            let mut vip = [0u8; 16];
+            vip[..4].copy_from_slice(&[127, 200, 0, 1]);
+            let mut be = [0u8; 16];
+            be[..4].copy_from_slice(&[127, 0, 0, 1]);
+            (vip, be)
+        };
+        b.extend_from_slice(&vip);
+        b.extend_from_slice(&backend);
         b.extend_from_slice(&80u16.to_be_bytes());
         b.extend_from_slice(&8080u16.to_be_bytes());
         b.extend_from_slice(&3u32.to_ne_bytes());
         b.extend_from_slice(&9u16.to_ne_bytes());
-        b.extend_from_slice(&[6, 1, verdict, reason, 0, 0]);
+        let hook = if family == 6 { 3 } else { 1 };
+        b.extend_from_slice(&[6, hook, verdict, reason, family, 0]);
         assert_eq!(b.len(), EVENT_SIZE);
         b
+    }
+
+    fn raw(verdict: u8, reason: u8) -> Vec<u8> {
+        raw_family(verdict, reason, 4)
+    }
+
+    #[test]
+    fn parses_ipv6() {
+        let t = FlowRecord::parse(&raw_family(0, 0, 6)).unwrap();
+        assert_eq!(t.service.to_string(), "[fd00::1]:80");
+        assert_eq!(t.backend.unwrap().to_string(), "[fd00::2]:8080");
+        assert_eq!(t.hook, Hook::Connect6);
     }
 
     #[test]
@@ -202,7 +243,7 @@ mod tests {
 
     #[test]
     fn short_records_are_rejected() {
-        assert_eq!(FlowRecord::parse(&raw(0, 0)[..47]), None);
+        assert_eq!(FlowRecord::parse(&raw(0, 0)[..EVENT_SIZE - 1]), None);
         assert_eq!(FlowRecord::parse(&[]), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The kernel maps as typed aya handles: apply [`MapOp`]s, read the state back.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use aya::maps::{HashMap, Map, MapData, MapError};
@@ -8,16 +9,19 @@ use aya::maps::{HashMap, Map, MapData, MapError};
 use crate::diff::MapOp;
 use crate::error::{Error, Result};
 use crate::maps::{
-    ALG_MAGLEV, Lb4Backend, Lb4Key, Lb4ReverseNat, Lb4Service, LbMaglev, MAGLEV_SIZE, MAP_BACKENDS,
-    MAP_MAGLEV, MAP_REVERSE_NAT, MAP_SERVICES,
+    ALG_MAGLEV, Lb4Backend, Lb4Key, Lb6Backend, Lb6Key, LbMaglev, LbReverseNat, LbService,
+    MAGLEV_SIZE, MAP_BACKENDS4, MAP_BACKENDS6, MAP_MAGLEV, MAP_REVERSE_NAT, MAP_SERVICES4,
+    MAP_SERVICES6,
 };
-use crate::state::{LbState, ServiceState};
+use crate::state::{BackendEntry, LbState, ServiceKey, ServiceState, SlotKey};
 
 /// The service maps the agent writes.
 pub struct LbMaps {
-    services: HashMap<MapData, Lb4Key, Lb4Service>,
-    backends: HashMap<MapData, u32, Lb4Backend>,
-    reverse_nat: HashMap<MapData, u16, Lb4ReverseNat>,
+    services4: HashMap<MapData, Lb4Key, LbService>,
+    services6: HashMap<MapData, Lb6Key, LbService>,
+    backends4: HashMap<MapData, u32, Lb4Backend>,
+    backends6: HashMap<MapData, u32, Lb6Backend>,
+    reverse_nat: HashMap<MapData, u16, LbReverseNat>,
     maglev: HashMap<MapData, u16, LbMaglev>,
 }
 
@@ -33,27 +37,42 @@ fn is_not_found(e: &MapError) -> bool {
     }
 }
 
+fn is_delete(op: &MapOp) -> bool {
+    matches!(
+        op,
+        MapOp::DeleteBackend { .. }
+            | MapOp::DeleteReverseNat { .. }
+            | MapOp::DeleteService { .. }
+            | MapOp::DeleteMaglev { .. }
+    )
+}
+
 impl LbMaps {
+    fn open(mut get: impl FnMut(&'static str) -> Result<Map>) -> Result<LbMaps> {
+        Ok(LbMaps {
+            services4: typed(MAP_SERVICES4, get(MAP_SERVICES4)?)?,
+            services6: typed(MAP_SERVICES6, get(MAP_SERVICES6)?)?,
+            backends4: typed(MAP_BACKENDS4, get(MAP_BACKENDS4)?)?,
+            backends6: typed(MAP_BACKENDS6, get(MAP_BACKENDS6)?)?,
+            reverse_nat: typed(MAP_REVERSE_NAT, get(MAP_REVERSE_NAT)?)?,
+            maglev: typed(MAP_MAGLEV, get(MAP_MAGLEV)?)?,
+        })
+    }
+
     /// Takes the maps out of a loaded object.
     pub fn from_ebpf(ebpf: &mut aya::Ebpf) -> Result<LbMaps> {
-        let mut take = |name: &'static str| {
+        LbMaps::open(|name| {
             ebpf.take_map(name).ok_or(Error::MissingMap {
                 map: name,
                 dir: Default::default(),
             })
-        };
-        Ok(LbMaps {
-            services: typed(MAP_SERVICES, take(MAP_SERVICES)?)?,
-            backends: typed(MAP_BACKENDS, take(MAP_BACKENDS)?)?,
-            reverse_nat: typed(MAP_REVERSE_NAT, take(MAP_REVERSE_NAT)?)?,
-            maglev: typed(MAP_MAGLEV, take(MAP_MAGLEV)?)?,
         })
     }
 
     /// Opens the maps a running (or previous) agent pinned under `dir`,
     /// without loading any program: what `portico bpf services` reads.
     pub fn open_pinned(dir: &Path) -> Result<LbMaps> {
-        let open = |name: &'static str| {
+        LbMaps::open(|name| {
             let path = dir.join(name);
             if !path.exists() {
                 return Err(Error::MissingMap {
@@ -64,31 +83,85 @@ impl LbMaps {
             MapData::from_pin(&path)
                 .map(Map::HashMap)
                 .map_err(|e| Error::map(name, e))
-        };
-        Ok(LbMaps {
-            services: typed(MAP_SERVICES, open(MAP_SERVICES)?)?,
-            backends: typed(MAP_BACKENDS, open(MAP_BACKENDS)?)?,
-            reverse_nat: typed(MAP_REVERSE_NAT, open(MAP_REVERSE_NAT)?)?,
-            maglev: typed(MAP_MAGLEV, open(MAP_MAGLEV)?)?,
         })
+    }
+
+    fn upsert_service(
+        &mut self,
+        key: &SlotKey,
+        value: &LbService,
+    ) -> (&'static str, Result<(), MapError>) {
+        match key.service.frontend {
+            SocketAddr::V4(a) => (
+                MAP_SERVICES4,
+                self.services4
+                    .insert(Lb4Key::new(a, key.service.proto, key.slot), value, 0),
+            ),
+            SocketAddr::V6(a) => (
+                MAP_SERVICES6,
+                self.services6
+                    .insert(Lb6Key::new(a, key.service.proto, key.slot), value, 0),
+            ),
+        }
+    }
+
+    fn delete_service(&mut self, key: &SlotKey) -> (&'static str, Result<(), MapError>) {
+        match key.service.frontend {
+            SocketAddr::V4(a) => (
+                MAP_SERVICES4,
+                self.services4
+                    .remove(&Lb4Key::new(a, key.service.proto, key.slot)),
+            ),
+            SocketAddr::V6(a) => (
+                MAP_SERVICES6,
+                self.services6
+                    .remove(&Lb6Key::new(a, key.service.proto, key.slot)),
+            ),
+        }
+    }
+
+    fn upsert_backend(
+        &mut self,
+        id: u32,
+        b: &BackendEntry,
+    ) -> (&'static str, Result<(), MapError>) {
+        match b.addr {
+            SocketAddr::V4(a) => (
+                MAP_BACKENDS4,
+                self.backends4
+                    .insert(id, Lb4Backend::new(a, b.proto, b.state), 0),
+            ),
+            SocketAddr::V6(a) => (
+                MAP_BACKENDS6,
+                self.backends6
+                    .insert(id, Lb6Backend::new(a, b.proto, b.state), 0),
+            ),
+        }
+    }
+
+    fn delete_backend(
+        &mut self,
+        id: u32,
+        b: &BackendEntry,
+    ) -> (&'static str, Result<(), MapError>) {
+        match b.addr {
+            SocketAddr::V4(_) => (MAP_BACKENDS4, self.backends4.remove(&id)),
+            SocketAddr::V6(_) => (MAP_BACKENDS6, self.backends6.remove(&id)),
+        }
     }
 
     /// Runs the operations in order; a delete of a missing key is not an error.
     pub fn apply(&mut self, ops: &[MapOp]) -> Result<()> {
         for op in ops {
             let (map, r) = match op {
-                MapOp::UpsertBackend { id, backend } => {
-                    (MAP_BACKENDS, self.backends.insert(id, backend, 0))
-                }
-                MapOp::DeleteBackend { id } => (MAP_BACKENDS, self.backends.remove(id)),
+                MapOp::UpsertBackend { id, backend } => self.upsert_backend(*id, backend),
+                MapOp::DeleteBackend { id, backend } => self.delete_backend(*id, backend),
                 MapOp::UpsertReverseNat { id, value } => {
                     (MAP_REVERSE_NAT, self.reverse_nat.insert(id, value, 0))
                 }
                 MapOp::DeleteReverseNat { id } => (MAP_REVERSE_NAT, self.reverse_nat.remove(id)),
-                MapOp::UpsertService { key, value } => {
-                    (MAP_SERVICES, self.services.insert(key, value, 0))
-                }
-                MapOp::DeleteService { key } => (MAP_SERVICES, self.services.remove(key)),
+                MapOp::UpsertService { key, value } => self.upsert_service(key, value),
+                MapOp::DeleteService { key } => self.delete_service(key),
                 MapOp::UpsertMaglev { rev_nat_id, table } => {
                     let mut value = Box::new(LbMaglev {
                         backend_ids: [0; MAGLEV_SIZE],
@@ -115,12 +188,44 @@ impl LbMaps {
     /// Reads the kernel's view back as an [`LbState`] (names left empty).
     pub fn read_state(&self) -> Result<LbState> {
         let mut entries = Vec::new();
-        for kv in self.services.iter() {
-            entries.push(kv.map_err(|e| Error::map(MAP_SERVICES, e))?);
+        for kv in self.services4.iter() {
+            let (k, v) = kv.map_err(|e| Error::map(MAP_SERVICES4, e))?;
+            let service = ServiceKey {
+                frontend: SocketAddr::V4(k.frontend()),
+                proto: k.proto,
+            };
+            entries.push((service.slot(k.slot), v));
+        }
+        for kv in self.services6.iter() {
+            let (k, v) = kv.map_err(|e| Error::map(MAP_SERVICES6, e))?;
+            let service = ServiceKey {
+                frontend: SocketAddr::V6(k.frontend()),
+                proto: k.proto,
+            };
+            entries.push((service.slot(k.slot), v));
         }
         let mut backends = Vec::new();
-        for kv in self.backends.iter() {
-            backends.push(kv.map_err(|e| Error::map(MAP_BACKENDS, e))?);
+        for kv in self.backends4.iter() {
+            let (id, b) = kv.map_err(|e| Error::map(MAP_BACKENDS4, e))?;
+            backends.push((
+                id,
+                BackendEntry {
+                    addr: SocketAddr::V4(b.addr()),
+                    proto: b.proto,
+                    state: b.state,
+                },
+            ));
+        }
+        for kv in self.backends6.iter() {
+            let (id, b) = kv.map_err(|e| Error::map(MAP_BACKENDS6, e))?;
+            backends.push((
+                id,
+                BackendEntry {
+                    addr: SocketAddr::V6(b.addr()),
+                    proto: b.proto,
+                    state: b.state,
+                },
+            ));
         }
         let mut maglev = BTreeMap::new();
         for (_, svc) in entries.iter().filter(|(k, _)| k.slot == 0) {
@@ -139,24 +244,14 @@ impl LbMaps {
     }
 }
 
-fn is_delete(op: &MapOp) -> bool {
-    matches!(
-        op,
-        MapOp::DeleteBackend { .. }
-            | MapOp::DeleteReverseNat { .. }
-            | MapOp::DeleteService { .. }
-            | MapOp::DeleteMaglev { .. }
-    )
-}
-
 /// Rebuilds a state from raw map entries: masters (slot 0) with the backend
 /// ids of slots `1..=count`. Slots beyond a master's count are ignored.
 pub fn state_from_entries(
-    entries: Vec<(Lb4Key, Lb4Service)>,
-    backends: Vec<(u32, Lb4Backend)>,
+    entries: Vec<(SlotKey, LbService)>,
+    backends: Vec<(u32, BackendEntry)>,
     maglev: BTreeMap<u16, Vec<u32>>,
 ) -> LbState {
-    let slots: BTreeMap<Lb4Key, u32> = entries
+    let slots: BTreeMap<SlotKey, u32> = entries
         .iter()
         .filter(|(k, _)| k.slot != 0)
         .map(|(k, v)| (*k, v.backend_id))
@@ -167,10 +262,10 @@ pub fn state_from_entries(
     };
     for (key, master) in entries.into_iter().filter(|(k, _)| k.slot == 0) {
         let backend_ids = (1..=master.count)
-            .filter_map(|slot| slots.get(&key.with_slot(slot)).copied())
+            .filter_map(|slot| slots.get(&key.service.slot(slot)).copied())
             .collect();
         state.services.insert(
-            key,
+            key.service,
             ServiceState {
                 name: String::new(),
                 rev_nat_id: master.rev_nat_id,
@@ -199,7 +294,8 @@ mod tests {
     fn read_back_round_trip() {
         let mut f = frontend("10.96.0.1:80", &["10.0.0.1:1", "10.0.0.2:1"]);
         f.lb = portico_ir::LbAlgorithm::Maglev;
-        let fs = [f, frontend("10.96.0.2:53", &["10.0.0.3:53"])];
+        let v6 = frontend("[fd00::1]:53", &["[fd00::53]:53"]);
+        let fs = [f, frontend("10.96.0.2:53", &["10.0.0.3:53"]), v6];
         let (planned, _) = LbState::plan(&LbState::default(), &fs);
         let mut services = BTreeMap::new();
         let mut backends = BTreeMap::new();
@@ -229,5 +325,6 @@ mod tests {
             s.name.clear();
         }
         assert_eq!(read, unnamed);
+        assert_eq!(read.services.len(), 3);
     }
 }

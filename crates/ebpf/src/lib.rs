@@ -27,5 +27,5 @@ pub use error::{Error, Result};
 pub use events::{EventReader, FlowRecord, Verdict};
 pub use kernel::{LbMaps, state_from_entries};
 pub use object::{BUILD_STATUS, compiled};
-pub use state::{LbState, PlanNotes, ServiceState};
+pub use state::{BackendEntry, LbState, PlanNotes, ServiceKey, ServiceState, SlotKey};
 pub use view::{BackendView, ServiceView};

@@ -2,24 +2,30 @@
 //! sizes; the tests pin the sizes). Addresses and ports are stored in network
 //! byte order, exactly as the programs compare them with socket fields.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// Slots of a per-service Maglev table in the kernel (`LB_MAGLEV_SIZE`).
 pub const MAGLEV_SIZE: usize = 16381;
 
-pub const MAP_SERVICES: &str = "portico_lb4_services";
-pub const MAP_BACKENDS: &str = "portico_lb4_backends";
-pub const MAP_REVERSE_NAT: &str = "portico_lb4_reverse_nat";
-pub const MAP_MAGLEV: &str = "portico_lb4_maglev";
-pub const MAP_REVERSE_SK: &str = "portico_lb4_reverse_sk";
+pub const MAP_SERVICES4: &str = "portico_lb4_services";
+pub const MAP_SERVICES6: &str = "portico_lb6_services";
+pub const MAP_BACKENDS4: &str = "portico_lb4_backends";
+pub const MAP_BACKENDS6: &str = "portico_lb6_backends";
+pub const MAP_REVERSE_NAT: &str = "portico_lb_reverse_nat";
+pub const MAP_MAGLEV: &str = "portico_lb_maglev";
+pub const MAP_REVERSE_SK4: &str = "portico_lb4_reverse_sk";
+pub const MAP_REVERSE_SK6: &str = "portico_lb6_reverse_sk";
 pub const MAP_AFFINITY: &str = "portico_lb_affinity";
 /// Every map the programs pin (by name) under the agent's pin directory.
-pub const ALL_MAPS: [&str; 6] = [
-    MAP_SERVICES,
-    MAP_BACKENDS,
+pub const ALL_MAPS: [&str; 9] = [
+    MAP_SERVICES4,
+    MAP_SERVICES6,
+    MAP_BACKENDS4,
+    MAP_BACKENDS6,
     MAP_REVERSE_NAT,
     MAP_MAGLEV,
-    MAP_REVERSE_SK,
+    MAP_REVERSE_SK4,
+    MAP_REVERSE_SK6,
     MAP_AFFINITY,
 ];
 
@@ -33,6 +39,9 @@ pub const FLAG_EXTERNAL_IP: u8 = 0x08;
 
 pub const BACKEND_ACTIVE: u8 = 0;
 pub const BACKEND_TERMINATING: u8 = 1;
+
+pub const FAMILY_V4: u8 = 4;
+pub const FAMILY_V6: u8 = 6;
 
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
@@ -63,16 +72,39 @@ impl Lb4Key {
     pub fn frontend(&self) -> SocketAddrV4 {
         SocketAddrV4::new(ip_from_net(self.address), u16::from_be(self.dport))
     }
+}
 
-    pub fn with_slot(self, slot: u16) -> Lb4Key {
-        Lb4Key { slot, ..self }
+/// `struct lb6_key`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lb6Key {
+    pub address: [u8; 16],
+    pub dport: u16,
+    pub slot: u16,
+    pub proto: u8,
+    pub pad: [u8; 3],
+}
+
+impl Lb6Key {
+    pub fn new(addr: SocketAddrV6, proto: u8, slot: u16) -> Lb6Key {
+        Lb6Key {
+            address: addr.ip().octets(),
+            dport: addr.port().to_be(),
+            slot,
+            proto,
+            pad: [0; 3],
+        }
+    }
+
+    pub fn frontend(&self) -> SocketAddrV6 {
+        SocketAddrV6::new(Ipv6Addr::from(self.address), u16::from_be(self.dport), 0, 0)
     }
 }
 
-/// `struct lb4_service`: slot 0 is the master entry, slots > 0 name a backend.
+/// `struct lb_service`: slot 0 is the master entry, slots > 0 name a backend.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Lb4Service {
+pub struct LbService {
     pub backend_id: u32,
     pub count: u16,
     pub rev_nat_id: u16,
@@ -107,20 +139,58 @@ impl Lb4Backend {
     }
 }
 
-/// `struct lb4_reverse_nat`: rev-NAT id → the service VIP and port.
+/// `struct lb6_backend`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Lb4ReverseNat {
-    pub address: u32,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lb6Backend {
+    pub address: [u8; 16],
     pub port: u16,
-    pub pad: u16,
+    pub proto: u8,
+    pub state: u8,
 }
 
-impl Lb4ReverseNat {
-    pub fn new(addr: SocketAddrV4) -> Lb4ReverseNat {
-        Lb4ReverseNat {
-            address: ip_to_net(*addr.ip()),
+impl Lb6Backend {
+    pub fn new(addr: SocketAddrV6, proto: u8, state: u8) -> Lb6Backend {
+        Lb6Backend {
+            address: addr.ip().octets(),
             port: addr.port().to_be(),
+            proto,
+            state,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddrV6 {
+        SocketAddrV6::new(Ipv6Addr::from(self.address), u16::from_be(self.port), 0, 0)
+    }
+}
+
+/// `struct lb_reverse_nat`: rev-NAT id → the service frontend.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbReverseNat {
+    pub address: [u8; 16],
+    pub port: u16,
+    pub family: u8,
+    pub pad: u8,
+}
+
+impl LbReverseNat {
+    pub fn new(addr: SocketAddr) -> LbReverseNat {
+        let mut address = [0u8; 16];
+        let family = match addr.ip() {
+            IpAddr::V4(ip) => {
+                address[..4].copy_from_slice(&ip.octets());
+                FAMILY_V4
+            }
+            IpAddr::V6(ip) => {
+                address = ip.octets();
+                FAMILY_V6
+            }
+        };
+        LbReverseNat {
+            address,
+            port: addr.port().to_be(),
+            family,
             pad: 0,
         }
     }
@@ -149,9 +219,11 @@ pub fn ip_from_net(raw: u32) -> Ipv4Addr {
 mod pod {
     use super::*;
     unsafe impl aya::Pod for Lb4Key {}
-    unsafe impl aya::Pod for Lb4Service {}
+    unsafe impl aya::Pod for Lb6Key {}
+    unsafe impl aya::Pod for LbService {}
     unsafe impl aya::Pod for Lb4Backend {}
-    unsafe impl aya::Pod for Lb4ReverseNat {}
+    unsafe impl aya::Pod for Lb6Backend {}
+    unsafe impl aya::Pod for LbReverseNat {}
     unsafe impl aya::Pod for LbMaglev {}
 }
 
@@ -162,9 +234,11 @@ mod tests {
     #[test]
     fn layouts_match_lb_h() {
         assert_eq!(std::mem::size_of::<Lb4Key>(), 12);
-        assert_eq!(std::mem::size_of::<Lb4Service>(), 16);
+        assert_eq!(std::mem::size_of::<Lb6Key>(), 24);
+        assert_eq!(std::mem::size_of::<LbService>(), 16);
         assert_eq!(std::mem::size_of::<Lb4Backend>(), 8);
-        assert_eq!(std::mem::size_of::<Lb4ReverseNat>(), 8);
+        assert_eq!(std::mem::size_of::<Lb6Backend>(), 20);
+        assert_eq!(std::mem::size_of::<LbReverseNat>(), 20);
         assert_eq!(std::mem::size_of::<LbMaglev>(), 4 * 16381);
         assert_eq!(MAGLEV_SIZE as u32, portico_maglev::TableSize::DEFAULT.get());
     }
@@ -180,5 +254,17 @@ mod tests {
         assert_eq!(k.frontend(), a);
         let b = Lb4Backend::new(a, PROTO_TCP, BACKEND_ACTIVE);
         assert_eq!(b.addr(), a);
+
+        let a6: SocketAddrV6 = "[fd00::10]:53".parse().unwrap();
+        let k6 = Lb6Key::new(a6, PROTO_UDP, 2);
+        assert_eq!(k6.address[0], 0xfd);
+        assert_eq!(k6.dport.to_ne_bytes(), [0, 53]);
+        assert_eq!(k6.frontend(), a6);
+        assert_eq!(Lb6Backend::new(a6, PROTO_UDP, 0).addr(), a6);
+        let r = LbReverseNat::new("10.96.0.10:53".parse().unwrap());
+        assert_eq!(
+            (r.family, &r.address[..4]),
+            (FAMILY_V4, &[10, 96, 0, 10][..])
+        );
     }
 }

@@ -3,15 +3,48 @@
 //! across plans so that unchanged services produce no map writes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 
 use portico_ir::{FrontendKind, L4Protocol, LbAlgorithm, ServiceFrontend};
 use portico_maglev::{Backend, Table, TableSize};
 
 use crate::maps::{
     ALG_MAGLEV, ALG_RANDOM, BACKEND_ACTIVE, FLAG_AFFINITY, FLAG_EXTERNAL_IP, FLAG_LOADBALANCER,
-    FLAG_NODEPORT, Lb4Backend, Lb4Key, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    FLAG_NODEPORT, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
+
+/// A service frontend: VIP, port and IP protocol (either address family;
+/// the kernel side keeps one services map per family).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    pub frontend: SocketAddr,
+    pub proto: u8,
+}
+
+impl ServiceKey {
+    /// The services-map entry of `slot` (0 is the master entry).
+    pub fn slot(self, slot: u16) -> SlotKey {
+        SlotKey {
+            service: self,
+            slot,
+        }
+    }
+}
+
+/// One entry of a services map: a frontend and a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlotKey {
+    pub service: ServiceKey,
+    pub slot: u16,
+}
+
+/// A backend: address, IP protocol and state (active or terminating).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BackendEntry {
+    pub addr: SocketAddr,
+    pub proto: u8,
+    pub state: u8,
+}
 
 /// One frontend with everything its map entries need.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,21 +61,21 @@ pub struct ServiceState {
     pub maglev: Option<Vec<u32>>,
 }
 
-/// The whole state: frontends (master key, slot 0) and backends.
+/// The whole state: frontends and backends. Backend ids and rev-NAT ids are
+/// one space across both address families.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LbState {
-    pub services: BTreeMap<Lb4Key, ServiceState>,
-    pub backends: BTreeMap<u32, Lb4Backend>,
+    pub services: BTreeMap<ServiceKey, ServiceState>,
+    pub backends: BTreeMap<u32, BackendEntry>,
 }
 
 /// What planning could not program, for logs and reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanNotes {
-    /// IPv6 frontends: the v6 programs are not written yet.
-    pub skipped_ipv6: usize,
     /// Frontends whose (VIP, port, protocol) was already taken.
     pub duplicates: usize,
-    /// Backends of another address family than their frontend.
+    /// Backends of another address family than their frontend (the socket
+    /// hooks cannot turn a v4 connect() into a v6 one).
     pub skipped_backends: usize,
     /// Frontends dropped because an id space (65535 services) ran out.
     pub out_of_ids: usize,
@@ -76,36 +109,39 @@ impl LbState {
     /// same frontends and backends.
     pub fn plan(prev: &LbState, frontends: &[ServiceFrontend]) -> (LbState, PlanNotes) {
         let mut notes = PlanNotes::default();
-        let prev_backend_ids: BTreeMap<Lb4Backend, u32> =
+        let prev_backend_ids: BTreeMap<BackendEntry, u32> =
             prev.backends.iter().map(|(&id, &b)| (b, id)).collect();
         // Ids of the previous state are never given to something else in the
         // same step: a slot or socket that still names an old id must not
         // silently reach a different backend or service.
         let mut used_backend_ids: BTreeSet<u32> = prev.backends.keys().copied().collect();
-        let mut backend_of: BTreeMap<Lb4Backend, u32> = BTreeMap::new();
+        let mut backend_of: BTreeMap<BackendEntry, u32> = BTreeMap::new();
         let mut used_rev_nat: BTreeSet<u16> =
             prev.services.values().map(|s| s.rev_nat_id).collect();
 
-        // Pass 1: frontends in a deterministic order, v4 only, first one wins.
-        let mut wanted: BTreeMap<Lb4Key, (&ServiceFrontend, Vec<Lb4Backend>)> = BTreeMap::new();
+        // Pass 1: frontends in a deterministic order, first one wins.
+        let mut wanted: BTreeMap<ServiceKey, (&ServiceFrontend, Vec<BackendEntry>)> =
+            BTreeMap::new();
         for f in frontends {
-            let IpAddr::V4(vip) = f.address else {
-                notes.skipped_ipv6 += 1;
-                continue;
-            };
             let proto = proto_number(f.protocol);
-            let key = Lb4Key::new(SocketAddrV4::new(vip, f.port), proto, 0);
+            let key = ServiceKey {
+                frontend: SocketAddr::new(f.address, f.port),
+                proto,
+            };
             if wanted.contains_key(&key) {
                 notes.duplicates += 1;
                 continue;
             }
             let mut backends = Vec::new();
             for b in &f.backends {
-                match b {
-                    SocketAddr::V4(a) => {
-                        backends.push(Lb4Backend::new(*a, proto, BACKEND_ACTIVE));
-                    }
-                    SocketAddr::V6(_) => notes.skipped_backends += 1,
+                if b.is_ipv4() == f.address.is_ipv4() {
+                    backends.push(BackendEntry {
+                        addr: *b,
+                        proto,
+                        state: BACKEND_ACTIVE,
+                    });
+                } else {
+                    notes.skipped_backends += 1;
                 }
             }
             backends.sort();
@@ -180,11 +216,11 @@ impl LbState {
 
 /// The kernel's Maglev table for a service: slot → backend id, built by the
 /// shared `portico-maglev` crate over the backends' `ip:port` keys.
-pub fn maglev_table(backends: &[Lb4Backend], ids: &[u32]) -> Option<Vec<u32>> {
+pub fn maglev_table(backends: &[BackendEntry], ids: &[u32]) -> Option<Vec<u32>> {
     if backends.is_empty() {
         return None;
     }
-    let keys: Vec<String> = backends.iter().map(|b| b.addr().to_string()).collect();
+    let keys: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
     let list: Vec<Backend<'_>> = keys.iter().map(|k| Backend::new(k, 1)).collect();
     let table = Table::build(&list, TableSize::DEFAULT).ok()?;
     Some(
@@ -238,7 +274,10 @@ pub(crate) mod tests {
 
         // Removing the first service keeps the second one's ids.
         let (s3, _) = LbState::plan(&s1, &fs[1..]);
-        let k2 = Lb4Key::new("10.96.0.2:80".parse().unwrap(), PROTO_TCP, 0);
+        let k2 = ServiceKey {
+            frontend: "10.96.0.2:80".parse().unwrap(),
+            proto: PROTO_TCP,
+        };
         assert_eq!(s3.services[&k2], s1.services[&k2]);
         assert_eq!(s3.backends.len(), 1);
     }
@@ -273,19 +312,19 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn ipv6_and_duplicates_are_reported() {
-        let mut v6 = frontend("10.96.0.1:80", &[]);
+    fn families_and_duplicates() {
+        let mut v6 = frontend("10.96.0.1:80", &["[fd00::5]:8080", "10.0.0.7:1"]);
         v6.address = "fd00::1".parse().unwrap();
         let dup = frontend("10.96.0.1:80", &["10.0.0.9:1"]);
         let first = frontend("10.96.0.1:80", &["10.0.0.1:1"]);
         let (s, notes) = LbState::plan(&LbState::default(), &[first, dup, v6]);
-        assert_eq!(notes.skipped_ipv6, 1);
         assert_eq!(notes.duplicates, 1);
-        assert_eq!(s.services.len(), 1);
-        assert_eq!(
-            s.backends.values().next().unwrap().addr().to_string(),
-            "10.0.0.1:1"
-        );
+        assert_eq!(notes.skipped_backends, 1, "a v4 backend behind a v6 VIP");
+        assert_eq!(s.services.len(), 2);
+        let addrs: Vec<String> = s.backends.values().map(|b| b.addr.to_string()).collect();
+        assert_eq!(addrs, vec!["10.0.0.1:1", "[fd00::5]:8080"]);
+        let ids: Vec<u32> = s.backends.keys().copied().collect();
+        assert_eq!(ids, vec![1, 2], "one id space for both families");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use serde::Serialize;
 
@@ -16,7 +16,7 @@ use crate::state::LbState;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServiceView {
     pub id: u16,
-    pub frontend: SocketAddrV4,
+    pub frontend: SocketAddr,
     pub protocol: &'static str,
     pub kind: &'static str,
     pub algorithm: &'static str,
@@ -30,7 +30,7 @@ pub struct ServiceView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BackendView {
     pub id: u32,
-    pub address: SocketAddrV4,
+    pub address: SocketAddr,
     pub state: &'static str,
 }
 
@@ -62,7 +62,7 @@ pub fn services(state: &LbState) -> Vec<ServiceView> {
         .iter()
         .map(|(key, s)| ServiceView {
             id: s.rev_nat_id,
-            frontend: key.frontend(),
+            frontend: key.frontend,
             protocol: proto_name(key.proto),
             kind: kind_name(s.flags),
             algorithm: if s.algorithm == ALG_MAGLEV {
@@ -78,7 +78,7 @@ pub fn services(state: &LbState) -> Vec<ServiceView> {
                 .map(|&id| match state.backends.get(&id) {
                     Some(b) => BackendView {
                         id,
-                        address: b.addr(),
+                        address: b.addr,
                         state: if b.state == BACKEND_ACTIVE {
                             "active"
                         } else {
@@ -87,7 +87,7 @@ pub fn services(state: &LbState) -> Vec<ServiceView> {
                     },
                     None => BackendView {
                         id,
-                        address: SocketAddrV4::new([0, 0, 0, 0].into(), 0),
+                        address: SocketAddr::from(([0, 0, 0, 0], 0)),
                         state: "missing",
                     },
                 })

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Env, frontend, tcp_backend, udp_backend};
+use common::{Env, frontend, tcp_backend, tcp_backend_on, udp_backend, udp_backend_on};
 use portico_ebpf::Verdict;
 use portico_ebpf::events::DropReason;
 use portico_ir::{L4Protocol, LbAlgorithm};
@@ -63,8 +63,8 @@ fn tcp_connects_reach_every_backend_and_peer_is_the_vip() {
     assert_eq!(records.len(), 90, "{records:?}");
     for r in &records {
         assert_eq!(r.verdict, Verdict::Translated);
-        assert_eq!(SocketAddr::V4(r.service), vip);
-        assert!(backends.contains(&SocketAddr::V4(r.backend.expect("backend"))));
+        assert_eq!(r.service, vip);
+        assert!(backends.contains(&r.backend.expect("backend")));
         assert_eq!(r.protocol, "TCP");
     }
     assert_eq!(events.malformed(), 0);
@@ -115,7 +115,7 @@ fn removed_backend_gets_no_new_connections() {
     let listed = agent.list_services().expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].backends.len(), 1);
-    assert_eq!(SocketAddr::V4(listed[0].backends[0].address), a);
+    assert_eq!(listed[0].backends[0].address, a);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn maglev_service_spreads_and_affinity_sticks() {
     assert_eq!(
         listed
             .iter()
-            .find(|s| SocketAddr::V4(s.frontend) == sticky)
+            .find(|s| s.frontend == sticky)
             .and_then(|s| s.affinity_timeout),
         Some(600)
     );
@@ -223,4 +223,55 @@ fn agent_restart_keeps_connections_and_pinned_services() {
     let echoed = lines.recv_timeout(deadline).expect("client echoed");
     assert_eq!(echoed, "echo still-alive");
     assert!(child.wait().expect("client exit").success());
+}
+
+/// IPv6: the VIP is `::1` on a port nothing listens on, so without the
+/// rewrite the kernel would refuse; backends listen on other `::1` ports.
+#[test]
+fn ipv6_tcp_and_udp_through_the_vip() {
+    let Some(env) = Env::new("ipv6") else { return };
+    let Some(mut agent) = env.agent() else { return };
+    let tcp = [
+        tcp_backend_on("[::1]:0", "t6a"),
+        tcp_backend_on("[::1]:0", "t6b"),
+    ];
+    let udp = [udp_backend_on("[::1]:0", "u6")];
+    let tcp_vip: SocketAddr = "[::1]:8107".parse().unwrap();
+    let udp_vip: SocketAddr = "[::1]:8108".parse().unwrap();
+    agent
+        .sync(&[
+            frontend(tcp_vip, L4Protocol::Tcp, &tcp),
+            frontend(udp_vip, L4Protocol::Udp, &udp),
+        ])
+        .expect("sync");
+    let listed = agent.list_services().expect("list");
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .any(|s| s.frontend == tcp_vip && s.backends.len() == 2)
+    );
+
+    let mut events = agent.take_events().expect("event reader");
+    let tcp_hits = hits(&env.client(&format!("tcp {tcp_vip} 40")), tcp_vip);
+    assert_eq!(tcp_hits.len(), 2, "{tcp_hits:?}");
+    let records = events.drain(100);
+    assert_eq!(records.len(), 40);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.service == tcp_vip && r.backend.is_some_and(|b| tcp.contains(&b)))
+    );
+
+    let lines = env.client(&format!("udp {udp_vip} 5"));
+    assert_eq!(lines.len(), 5);
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert!(f[1].starts_with("u6:ping"), "{l}");
+        assert_eq!(
+            f[2],
+            udp_vip.to_string(),
+            "reply source reverse-mapped: {l}"
+        );
+    }
 }

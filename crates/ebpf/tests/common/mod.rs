@@ -176,7 +176,12 @@ pub fn frontend(vip: SocketAddr, proto: L4Protocol, backends: &[SocketAddr]) -> 
 /// A TCP backend on 127.0.0.1:0: greets each connection with `name\n`, then
 /// echoes lines until EOF.
 pub fn tcp_backend(name: &str) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+    tcp_backend_on("127.0.0.1:0", name)
+}
+
+/// [`tcp_backend`] on another loopback address (e.g. `[::1]:0`).
+pub fn tcp_backend_on(bind: &str, name: &str) -> SocketAddr {
+    let listener = TcpListener::bind(bind).expect("bind backend");
     let addr = listener.local_addr().expect("backend addr");
     let name = name.to_string();
     std::thread::spawn(move || {
@@ -206,7 +211,12 @@ pub fn tcp_backend(name: &str) -> SocketAddr {
 
 /// A UDP backend on 127.0.0.1:0 answering `name:<request>`.
 pub fn udp_backend(name: &str) -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind udp backend");
+    udp_backend_on("127.0.0.1:0", name)
+}
+
+/// [`udp_backend`] on another loopback address (e.g. `[::1]:0`).
+pub fn udp_backend_on(bind: &str, name: &str) -> SocketAddr {
+    let socket = UdpSocket::bind(bind).expect("bind udp backend");
     let addr = socket.local_addr().expect("udp addr");
     let name = name.to_string();
     std::thread::spawn(move || {
@@ -269,7 +279,12 @@ pub fn run_client(action: &str) {
         }
         "udp" => {
             let n: usize = parts[2].parse().expect("count");
-            let socket = UdpSocket::bind("127.0.0.1:0").expect("bind client");
+            let local = if vip.is_ipv4() {
+                "127.0.0.1:0"
+            } else {
+                "[::1]:0"
+            };
+            let socket = UdpSocket::bind(local).expect("bind client");
             socket.set_read_timeout(timeout).expect("timeout");
             for i in 0..n {
                 socket
