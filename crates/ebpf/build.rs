@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROGRAMS: &[&str] = &["sock_lb"];
+const PROGRAMS: &[&str] = &["sock_lb", "nodeport"];
 
 fn main() {
     println!("cargo:rerun-if-changed=bpf");

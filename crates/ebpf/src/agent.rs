@@ -227,7 +227,10 @@ pub fn list_pinned(pin_dir: &Path) -> Result<Vec<ServiceView>> {
 
 /// Deletes the pinned maps under `pin_dir` (and the directory if empty).
 pub fn remove_pins(pin_dir: &Path) -> Result<()> {
-    for name in crate::maps::ALL_MAPS {
+    let all = crate::maps::ALL_MAPS
+        .iter()
+        .chain(&[crate::nodeport::MAP_CT4, crate::nodeport::MAP_CT4_REVERSE]);
+    for name in all {
         match std::fs::remove_file(pin_dir.join(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -3,13 +3,23 @@
 use crate::error::{Error, Result};
 
 static SOCK_LB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sock_lb.o"));
+static NODEPORT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nodeport.o"));
 
 /// How `build.rs` fared: `"compiled"` or why not (e.g. `"clang missing"`).
 pub const BUILD_STATUS: &str = env!("PORTICO_BPF_STATUS");
 
 /// The socket-LB object, or why it is not available.
 pub fn sock_lb() -> Result<&'static [u8]> {
-    if SOCK_LB.is_empty() {
+    checked(SOCK_LB)
+}
+
+/// The tc north-south object, or why it is not available.
+pub fn nodeport() -> Result<&'static [u8]> {
+    checked(NODEPORT)
+}
+
+fn checked(object: &'static [u8]) -> Result<&'static [u8]> {
+    if object.is_empty() {
         let why = if BUILD_STATUS == "compiled" {
             "empty object"
         } else {
@@ -19,10 +29,10 @@ pub fn sock_lb() -> Result<&'static [u8]> {
     }
     // The object was written by clang at build time; still, fail clearly if
     // an ELF header is missing rather than hand garbage to the loader.
-    if !SOCK_LB.starts_with(b"\x7fELF") {
+    if !object.starts_with(b"\x7fELF") {
         return Err(Error::NotCompiled("object is not ELF".to_string()));
     }
-    Ok(SOCK_LB)
+    Ok(object)
 }
 
 /// Whether the programs were compiled into this binary.

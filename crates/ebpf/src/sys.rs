@@ -125,6 +125,36 @@ fn mount(source: &str, fstype: &'static str, target: &Path) -> Result<()> {
     }
 }
 
+/// Runs `f` with the calling thread inside the network namespace at
+/// `netns` (e.g. `/var/run/netns/NAME`), then moves the thread back. Only
+/// this thread changes namespace; the rest of the process stays.
+pub fn in_netns<T>(netns: &Path, f: impl FnOnce() -> T) -> Result<T> {
+    use std::os::fd::AsRawFd;
+    let open = |p: &Path| {
+        std::fs::File::open(p).map_err(|e| Error::io(format!("opening {}", p.display()), e))
+    };
+    let home = open(Path::new("/proc/thread-self/ns/net"))?;
+    let target = open(netns)?;
+    let enter = |fd: &std::fs::File, what: &str| {
+        // SAFETY: setns(2) on a valid namespace fd that outlives the call; it
+        // only changes the calling thread's network namespace.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::io(
+                format!("setns into {what}"),
+                std::io::Error::last_os_error(),
+            ))
+        }
+    };
+    enter(&target, &netns.display().to_string())?;
+    let out = f();
+    enter(&home, "the original network namespace")?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,6 +110,28 @@ impl Env {
     }
 }
 
+/// Runs this test binary's `client_process` with `action` inside the network
+/// namespace `netns` (outside the test cgroup).
+pub fn spawn_in_netns(netns: &str, action: &str, stdin: Stdio) -> Child {
+    let exe = std::env::current_exe().expect("test binary path");
+    Command::new("ip")
+        .args(["netns", "exec", netns])
+        .arg(exe)
+        .args([
+            "--exact",
+            "client_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, action)
+        .env_remove(CGROUP_ENV)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn in netns")
+}
+
 pub fn collect(child: Child) -> Vec<String> {
     let out = child.wait_with_output().expect("client output");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -243,20 +265,34 @@ pub fn run_client(action: &str) {
         std::io::stdout().flush().expect("flush");
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let peer = stream
-                .peer_addr()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
-            let _ = writeln!(stream, "{}@{peer}", parts[2]);
+            let name = parts[2].to_string();
+            std::thread::spawn(move || {
+                let peer = stream
+                    .peer_addr()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                if writeln!(stream, "{name}@{peer}").is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 256];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
         }
         return;
     }
-    let cgroup = std::env::var(CGROUP_ENV).expect("cgroup env");
-    std::fs::write(
-        PathBuf::from(&cgroup).join("cgroup.procs"),
-        std::process::id().to_string(),
-    )
-    .expect("join cgroup");
+    // Clients of the socket LB join the test's cgroup; north-south clients
+    // (in their own network namespace) do not.
+    if let Ok(cgroup) = std::env::var(CGROUP_ENV) {
+        std::fs::write(
+            PathBuf::from(&cgroup).join("cgroup.procs"),
+            std::process::id().to_string(),
+        )
+        .expect("join cgroup");
+    }
     let vip: SocketAddr = parts[1].parse().expect("vip");
     let timeout = Some(Duration::from_secs(5));
     match parts[0] {

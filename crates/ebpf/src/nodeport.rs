@@ -1,0 +1,78 @@
+//! North-south load balancing on tc: `bpf/nodeport.c` attached to the
+//! ingress and egress of an external interface. It shares the service,
+//! backend and Maglev maps the [`crate::Agent`] keeps in sync (pinned by name
+//! in the same directory) and adds a conntrack LRU of its own.
+
+use std::path::{Path, PathBuf};
+
+use aya::programs::{SchedClassifier, TcAttachType};
+use aya::{Ebpf, EbpfLoader};
+
+use crate::error::{Error, Result};
+use crate::{object, sys};
+
+pub const INGRESS_PROGRAM: &str = "portico_nodeport_ingress";
+pub const EGRESS_PROGRAM: &str = "portico_nodeport_egress";
+pub const MAP_CT4: &str = "portico_ct4";
+pub const MAP_CT4_REVERSE: &str = "portico_ct4_reverse";
+
+/// The tc programs on one interface; dropping it detaches them.
+pub struct NodePort {
+    _ebpf: Ebpf,
+    interface: String,
+}
+
+impl NodePort {
+    /// Attaches to `interface` of the calling thread's network namespace,
+    /// using the maps pinned under `pin_dir` (created if the agent has not
+    /// pinned them yet).
+    pub fn attach(pin_dir: &Path, interface: &str) -> Result<NodePort> {
+        let bytes = object::nodeport()?;
+        sys::check_capabilities()?;
+        sys::ensure_bpffs(pin_dir)?;
+        std::fs::create_dir_all(pin_dir)
+            .map_err(|e| Error::io(format!("creating pin directory {}", pin_dir.display()), e))?;
+        let mut ebpf = EbpfLoader::new()
+            .default_map_pin_directory(pin_dir)
+            .load(bytes)
+            .map_err(|e| Error::Load {
+                pin_dir: PathBuf::from(pin_dir),
+                source: Box::new(e),
+            })?;
+        for (name, direction) in [
+            (INGRESS_PROGRAM, TcAttachType::Ingress),
+            (EGRESS_PROGRAM, TcAttachType::Egress),
+        ] {
+            let program: &mut SchedClassifier = ebpf
+                .program_mut(name)
+                .ok_or(Error::MissingProgram { program: name })?
+                .try_into()
+                .map_err(|e| Error::Program {
+                    program: name,
+                    action: "type-check",
+                    source: Box::new(e),
+                })?;
+            program.load().map_err(|e| Error::Program {
+                program: name,
+                action: "load",
+                source: Box::new(e),
+            })?;
+            program
+                .attach(interface, direction)
+                .map_err(|e| Error::Program {
+                    program: name,
+                    action: "attach",
+                    source: Box::new(e),
+                })?;
+        }
+        tracing::info!(interface, pin_dir = %pin_dir.display(), "tc north-south load balancer attached");
+        Ok(NodePort {
+            _ebpf: ebpf,
+            interface: interface.to_string(),
+        })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+}

@@ -1,0 +1,251 @@
+//! North-south (tc) load balancing through a "node" network namespace:
+//!
+//! ```text
+//!  client ns                node ns (ip_forward)               pods ns
+//!  10.214.0.2 ── veth ── ext0 10.214.0.1 | int0 10.214.1.1 ── veth ── 10.214.1.2, .3, .4
+//!  route 10.214.100.0/24 via 10.214.0.1                       default via 10.214.1.1
+//! ```
+//!
+//! The tc programs on `ext0` DNAT the VIP 10.214.100.1:80 to a pod and
+//! reverse-translate the replies; the pods see the client's own address.
+//! Everything lives in namespaces the test creates and removes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Env, frontend, result_lines, spawn_in_netns};
+use portico_ebpf::NodePort;
+use portico_ir::{FrontendKind, L4Protocol, LbAlgorithm};
+
+#[test]
+fn client_process() {
+    if let Ok(action) = std::env::var(common::CHILD_ENV) {
+        common::run_client(&action);
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+struct Topology {
+    client: String,
+    node: String,
+    pods: String,
+    servers: Vec<Child>,
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for s in &mut self.servers {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        for ns in [&self.client, &self.node, &self.pods] {
+            let _ = ip(&["-n", ns, "link", "del", "eth0"]);
+            let _ = ip(&["-n", ns, "link", "del", "ext0"]);
+            let _ = ip(&["-n", ns, "link", "del", "int0"]);
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                eprintln!("cleanup: {e}");
+            }
+        }
+    }
+}
+
+const POD_IPS: [&str; 3] = ["10.214.1.2", "10.214.1.3", "10.214.1.4"];
+
+impl Topology {
+    fn create() -> Result<Topology, String> {
+        let tag = std::process::id() % 100_000;
+        let mut t = Topology {
+            client: format!("ptnc{tag}"),
+            node: format!("ptnn{tag}"),
+            pods: format!("ptnp{tag}"),
+            servers: Vec::new(),
+        };
+        ip(&["netns", "add", &t.client]).map_err(|e| format!("SKIP: {e}"))?;
+        ip(&["netns", "add", &t.node])?;
+        ip(&["netns", "add", &t.pods])?;
+        let (c, n, p) = (t.client.clone(), t.node.clone(), t.pods.clone());
+        ip(&[
+            "link", "add", "ext0", "netns", &n, "type", "veth", "peer", "name", "eth0", "netns", &c,
+        ])?;
+        ip(&[
+            "link", "add", "int0", "netns", &n, "type", "veth", "peer", "name", "eth0", "netns", &p,
+        ])?;
+        for (ns, dev, addr) in [
+            (&c, "eth0", "10.214.0.2/24"),
+            (&n, "ext0", "10.214.0.1/24"),
+            (&n, "int0", "10.214.1.1/24"),
+            (&p, "eth0", "10.214.1.2/24"),
+            (&p, "eth0", "10.214.1.3/24"),
+            (&p, "eth0", "10.214.1.4/24"),
+        ] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+        }
+        for (ns, dev) in [
+            (&c, "eth0"),
+            (&c, "lo"),
+            (&n, "ext0"),
+            (&n, "int0"),
+            (&n, "lo"),
+            (&p, "eth0"),
+            (&p, "lo"),
+        ] {
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        ip(&[
+            "-n",
+            &c,
+            "route",
+            "add",
+            "10.214.100.0/24",
+            "via",
+            "10.214.0.1",
+        ])?;
+        ip(&["-n", &p, "route", "add", "default", "via", "10.214.1.1"])?;
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &n,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !out.success() {
+            return Err("sysctl ip_forward in the node namespace failed".into());
+        }
+        for (i, addr) in POD_IPS.iter().enumerate() {
+            let mut child = spawn_in_netns(
+                &p,
+                &format!("serve {addr}:8080 pod{}", i + 1),
+                Stdio::null(),
+            );
+            let stdout = child.stdout.take();
+            t.servers.push(child);
+            let ready = result_lines(stdout.ok_or("no stdout")?);
+            match ready.recv_timeout(Duration::from_secs(20)) {
+                Ok(l) if l == "listening" => {}
+                other => return Err(format!("pod server {addr}: {other:?}")),
+            }
+        }
+        Ok(t)
+    }
+}
+
+fn pod(i: usize) -> SocketAddr {
+    format!("{}:8080", POD_IPS[i]).parse().expect("pod address")
+}
+
+#[test]
+fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
+    let Some(env) = Env::new("nodeport") else {
+        return;
+    };
+    let topo = match Topology::create() {
+        Ok(t) => t,
+        Err(e) if e.starts_with("SKIP") => {
+            println!("{e}");
+            return;
+        }
+        Err(e) => panic!("topology: {e}"),
+    };
+    let Some(mut agent) = env.agent() else { return };
+    let vip: SocketAddr = "10.214.100.1:80".parse().unwrap();
+    let service = |backends: &[SocketAddr]| {
+        let mut f = frontend(vip, L4Protocol::Tcp, backends);
+        f.kind = FrontendKind::LoadBalancer;
+        f.lb = LbAlgorithm::Maglev;
+        f
+    };
+    agent.sync(&[service(&[pod(0), pod(1)])]).expect("sync");
+    let node_ns = Path::new("/var/run/netns").join(&topo.node);
+    let attached = portico_ebpf::sys::in_netns(&node_ns, || NodePort::attach(&env.pin_dir, "ext0"))
+        .expect("enter node namespace");
+    let _tc = match attached {
+        Ok(tc) => tc,
+        Err(e @ (portico_ebpf::Error::Load { .. } | portico_ebpf::Error::Program { .. })) => {
+            println!("SKIP: kernel refused the tc programs: {e}");
+            return;
+        }
+        Err(e) => panic!("attach tc: {e}"),
+    };
+
+    // Many flows spread over both pods; the pods see the client's address.
+    let lines = common::collect(spawn_in_netns(
+        &topo.client,
+        &format!("tcp {vip} 40"),
+        Stdio::null(),
+    ));
+    assert_eq!(lines.len(), 40, "{lines:?}");
+    let mut hits: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f[0], "ok", "{l}");
+        assert_eq!(f[2], vip.to_string(), "{l}");
+        let (name, peer) = f[1].split_once('@').expect("name@peer");
+        assert!(
+            peer.starts_with("10.214.0.2:"),
+            "no SNAT: the pod sees the client: {l}"
+        );
+        *hits.entry(name.to_string()).or_default() += 1;
+    }
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert!(!hits.contains_key("pod3"));
+
+    // An established flow keeps its pod while the backend set changes
+    // (a new Maglev table), through conntrack.
+    let mut held = spawn_in_netns(&topo.client, &format!("hold {vip}"), Stdio::piped());
+    let results = result_lines(held.stdout.take().expect("stdout"));
+    let deadline = Duration::from_secs(20);
+    let connected = results.recv_timeout(deadline).expect("connected");
+    let name = connected
+        .strip_prefix("connected ")
+        .and_then(|s| s.split_once('@'))
+        .map(|(n, _)| n.to_string())
+        .expect("connected line");
+    let kept = if name == "pod1" { 0 } else { 1 };
+    agent.sync(&[service(&[pod(kept), pod(2)])]).expect("sync");
+    held.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("signal");
+    let echoed = results.recv_timeout(deadline).expect("echo after change");
+    assert_eq!(echoed, "echo still-alive");
+    assert!(held.wait().expect("exit").success());
+
+    // New flows use the new set only.
+    let lines = common::collect(spawn_in_netns(
+        &topo.client,
+        &format!("tcp {vip} 30"),
+        Stdio::null(),
+    ));
+    let other = if kept == 0 { "pod2" } else { "pod1" };
+    assert!(
+        lines.iter().all(|l| !l.contains(&format!(" {other}@"))),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l.contains(" pod3@")), "{lines:?}");
+}
