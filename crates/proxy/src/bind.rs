@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use portico_ir::BindProtocol;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -21,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::l4::{self, L4Table};
 use crate::metrics::Metrics;
 use crate::router::RouteTable;
 use crate::tls::TlsTable;
@@ -33,6 +35,9 @@ pub(crate) struct BindShared {
     pub table: ArcSwap<RouteTable>,
     /// HTTPS binds: per-listener TLS settings, swapped with the table.
     pub tls: ArcSwapOption<TlsTable>,
+    /// TCP and TLS-passthrough binds: their routes, swapped on updates.
+    pub l4: ArcSwapOption<L4Table>,
+    pub protocol: BindProtocol,
     pub clients: Clients,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ProxyConfig>,
@@ -182,6 +187,27 @@ fn serve(
     Metrics::incr(&metrics.connections_total);
     metrics.active_connections.fetch_add(1, Ordering::Relaxed);
     let local = stream.local_addr().unwrap_or(peer);
+    if matches!(shared.protocol, BindProtocol::Tcp | BindProtocol::Tls) {
+        // Drains wait for L4 connections through the watcher, up to the
+        // deadline that cancels them.
+        let (watcher, force, shared) = (graceful.watcher(), force.clone(), Arc::clone(shared));
+        tokio::spawn(async move {
+            let _watcher = watcher;
+            let table = shared.l4.load_full().unwrap_or_default();
+            tokio::select! {
+                () = async {
+                    if shared.protocol == BindProtocol::Tcp {
+                        l4::tcp(&shared, &table, stream, peer).await;
+                    } else {
+                        l4::tls_passthrough(&shared, &table, stream, peer).await;
+                    }
+                } => {}
+                () = force.cancelled() => tracing::debug!(%peer, "connection closed by drain deadline"),
+            }
+            metrics.active_connections.fetch_sub(1, Ordering::Relaxed);
+        });
+        return;
+    }
     let tls = shared.tls.load_full();
     let (builder, watcher, force, shared) = (
         Arc::clone(builder),

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use portico_ir::{Bind, BindProtocol, Ir};
+use portico_ir::{Bind, BindProtocol, Ir, TlsMode};
 use tokio::task::JoinHandle;
 
 use crate::bind::{self, BindHandle, BindShared};
+use crate::l4::L4Table;
 use crate::metrics::Metrics;
 use crate::router::RouteTable;
 use crate::tls::TlsTable;
@@ -86,6 +87,8 @@ impl Manager {
                 report(&mut states, b, b.address, Some(&error), &[]);
                 continue;
             }
+            let l4 = matches!(b.protocol, BindProtocol::Tcp | BindProtocol::Tls)
+                .then(|| Arc::new(L4Table::compile(b, &self.upstreams)));
             let (tls, tls_failed) = match b.protocol {
                 BindProtocol::Https => {
                     let (table, failed) = TlsTable::build(b);
@@ -98,6 +101,21 @@ impl Manager {
                         .collect();
                     (Some(Arc::new(table)), failed)
                 }
+                BindProtocol::Tls => {
+                    let failed = b
+                        .listeners
+                        .iter()
+                        .filter(|l| l.tls.as_ref().is_some_and(|t| t.mode == TlsMode::Terminate))
+                        .map(|l| {
+                            (
+                                l.id.clone(),
+                                "TLS listeners in Terminate mode are not implemented yet"
+                                    .to_string(),
+                            )
+                        })
+                        .collect();
+                    (None, failed)
+                }
                 _ => (None, Vec::new()),
             };
             match self.binds.get(&b.address) {
@@ -105,10 +123,11 @@ impl Manager {
                     let local = bound.handle.local;
                     let table = RouteTable::compile(b, local.port(), &self.upstreams);
                     bound.handle.shared.tls.store(tls);
+                    bound.handle.shared.l4.store(l4);
                     bound.handle.shared.table.store(Arc::new(table));
                     report(&mut states, b, local, None, &tls_failed);
                 }
-                None => match self.bind_new(b, tls) {
+                None => match self.bind_new(b, tls, l4) {
                     Ok(local) => report(&mut states, b, local, None, &tls_failed),
                     Err(error) => {
                         tracing::warn!(address = %b.address, %error, "listener not serving");
@@ -120,7 +139,12 @@ impl Manager {
         states
     }
 
-    fn bind_new(&mut self, b: &Bind, tls: Option<Arc<TlsTable>>) -> Result<SocketAddr, Error> {
+    fn bind_new(
+        &mut self,
+        b: &Bind,
+        tls: Option<Arc<TlsTable>>,
+        l4: Option<Arc<L4Table>>,
+    ) -> Result<SocketAddr, Error> {
         let listener = bind::listen(b.address)?;
         let port = listener
             .local_addr()
@@ -132,6 +156,8 @@ impl Manager {
         let shared = Arc::new(BindShared {
             table: ArcSwap::from_pointee(RouteTable::compile(b, port, &self.upstreams)),
             tls: ArcSwapOption::new(tls),
+            l4: ArcSwapOption::new(l4),
+            protocol: b.protocol,
             clients: self.clients.clone(),
             metrics: Arc::clone(&self.metrics),
             config: Arc::clone(&self.config),
@@ -163,7 +189,7 @@ impl Manager {
 
 /// Whether the data plane serves this bind protocol yet.
 fn served(protocol: BindProtocol) -> bool {
-    matches!(protocol, BindProtocol::Http | BindProtocol::Https)
+    !matches!(protocol, BindProtocol::Udp)
 }
 
 /// One state per listener of `b`: `error` for all of them, or the

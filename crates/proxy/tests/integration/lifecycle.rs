@@ -197,7 +197,7 @@ async fn bind_failure_is_reported_and_other_listeners_serve() {
 #[tokio::test]
 async fn unimplemented_protocols_are_reported_not_bound() {
     let mut b = bind(any_port(), vec![listener("gw/tls", None, vec![])]);
-    b.protocol = portico_ir::BindProtocol::Tcp;
+    b.protocol = portico_ir::BindProtocol::Udp;
     let proxy = Proxy::new(ProxyConfig::default());
     let report = proxy.apply(ir(vec![b], vec![])).await;
     let state = report.listener("gw/tls").unwrap();

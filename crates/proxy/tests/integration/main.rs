@@ -8,6 +8,7 @@ mod common;
 mod filters;
 mod flows;
 mod https;
+mod l4;
 mod lifecycle;
 mod routing;
 mod upstream;

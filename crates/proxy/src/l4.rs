@@ -1,0 +1,173 @@
+//! L4 proxying: TCP listeners (TCPRoute) and TLS passthrough listeners
+//! (TLSRoute by SNI). Bytes are spliced to an endpoint picked the same way
+//! HTTP picks one (weights, then the cluster's load balancer).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portico_ir::{BackendTarget, Bind, HostMatch, WeightedBackend};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::bind::BindShared;
+use crate::lb::client_hash;
+use crate::metrics::Metrics;
+use crate::sni;
+use crate::upstream::{Backend, BackendSet, InflightGuard, Target, Upstreams};
+
+/// Routes of one TCP or TLS-passthrough bind.
+#[derive(Debug, Default)]
+pub struct L4Table {
+    /// TCP: the backends of the first listener with a route.
+    tcp: Option<BackendSet>,
+    /// TLS passthrough: per listener (most specific first), its SNI routes.
+    tls: Vec<(HostMatch, Vec<SniRoute>)>,
+}
+
+/// One TLSRoute: its hostnames (empty: any) and backends.
+type SniRoute = (Vec<HostMatch>, BackendSet);
+
+fn backends(list: &[WeightedBackend], upstreams: &Upstreams) -> BackendSet {
+    BackendSet::new(list.iter().map(|b| {
+        let target = match &b.target {
+            BackendTarget::Cluster(id) => match upstreams.get(id) {
+                Some(c) => Target::Cluster(Arc::clone(c)),
+                None => Target::Invalid(format!("cluster {id} is not in the IR").into()),
+            },
+            BackendTarget::Invalid { reason } => Target::Invalid(reason.as_str().into()),
+        };
+        (
+            b.weight,
+            Backend {
+                target,
+                filters: Vec::new(),
+            },
+        )
+    }))
+}
+
+impl L4Table {
+    pub fn compile(bind: &Bind, upstreams: &Upstreams) -> L4Table {
+        L4Table {
+            tcp: bind
+                .listeners
+                .iter()
+                .find_map(|l| l.l4_route.as_ref())
+                .map(|r| backends(&r.backends, upstreams)),
+            tls: bind
+                .listeners
+                .iter()
+                .map(|l| {
+                    let routes = l
+                        .tls_routes
+                        .iter()
+                        .map(|r| (r.hostnames.clone(), backends(&r.backends, upstreams)))
+                        .collect();
+                    (l.hostname.clone(), routes)
+                })
+                .collect(),
+        }
+    }
+
+    /// TLS passthrough: the backends for a server name (listener isolation:
+    /// only the most specific matching listener's routes are considered).
+    fn by_sni(&self, sni: &str) -> Option<&BackendSet> {
+        let (_, routes) = self.tls.iter().find(|(h, _)| h.matches(sni))?;
+        routes
+            .iter()
+            .find(|(hosts, _)| hosts.is_empty() || hosts.iter().any(|h| h.matches(sni)))
+            .map(|(_, b)| b)
+    }
+}
+
+/// Serves one TCP connection.
+pub async fn tcp(shared: &BindShared, table: &L4Table, stream: TcpStream, peer: SocketAddr) {
+    let Some(set) = &table.tcp else {
+        tracing::debug!(%peer, "no TCP route; closing");
+        return;
+    };
+    splice(shared, set, stream, peer, &[]).await;
+}
+
+/// Serves one TLS passthrough connection: reads the ClientHello, routes by
+/// its server name, replays it to the endpoint and splices the rest.
+pub async fn tls_passthrough(
+    shared: &BindShared,
+    table: &L4Table,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let limit = shared.config.header_read_timeout;
+    let hello = match tokio::time::timeout(limit, sni::read_client_hello(&mut stream)).await {
+        Ok(Ok(hello)) => hello,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "not a TLS ClientHello; closing");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "ClientHello timed out");
+            return;
+        }
+    };
+    let name = sni::server_name(&hello).map(|n| n.trim_end_matches('.').to_ascii_lowercase());
+    let Some(set) = name.as_deref().and_then(|n| table.by_sni(n)) else {
+        tracing::debug!(%peer, sni = ?name, "no TLS route for server name; closing");
+        let _ = stream.shutdown().await;
+        return;
+    };
+    splice(shared, set, stream, peer, &hello).await;
+}
+
+async fn splice(
+    shared: &BindShared,
+    set: &BackendSet,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    prefix: &[u8],
+) {
+    let Some(Backend {
+        target: Target::Cluster(cluster),
+        ..
+    }) = set.pick()
+    else {
+        Metrics::incr(&shared.metrics.invalid_backend_total);
+        tracing::debug!(%peer, "no valid backend; closing");
+        return;
+    };
+    let Some(endpoint) = cluster.pick(client_hash(peer.ip())) else {
+        Metrics::incr(&shared.metrics.no_endpoint_total);
+        tracing::debug!(%peer, cluster = %cluster.id, "no usable endpoint; closing");
+        return;
+    };
+    let _guard = InflightGuard::new(Arc::clone(&endpoint));
+    let connect = TcpStream::connect(endpoint.address);
+    let mut upstream = match tokio::time::timeout(shared.config.connect_timeout, connect).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(error)) => {
+            Metrics::incr(&shared.metrics.upstream_errors_total);
+            endpoint.outlier.failure(&shared.config.outlier);
+            tracing::debug!(%peer, endpoint = %endpoint.address, %error, "upstream connect failed");
+            return;
+        }
+        Err(_) => {
+            Metrics::incr(&shared.metrics.upstream_errors_total);
+            endpoint.outlier.failure(&shared.config.outlier);
+            tracing::debug!(%peer, endpoint = %endpoint.address, "upstream connect timed out");
+            return;
+        }
+    };
+    endpoint.outlier.success();
+    let _ = upstream.set_nodelay(true);
+    if !prefix.is_empty()
+        && let Err(error) = upstream.write_all(prefix).await
+    {
+        tracing::debug!(%peer, %error, "upstream write failed");
+        return;
+    }
+    match tokio::io::copy_bidirectional(&mut stream, &mut upstream).await {
+        Ok((up, down)) => {
+            tracing::debug!(%peer, endpoint = %endpoint.address, up, down, "L4 connection closed")
+        }
+        Err(error) => tracing::debug!(%peer, %error, "L4 connection ended with an error"),
+    }
+}

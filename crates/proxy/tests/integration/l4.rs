@@ -1,0 +1,200 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portico_ir::*;
+use rustls::RootCertStore;
+use rustls_pki_types::{PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::common::*;
+
+/// A TCP backend that greets with its name, then echoes.
+async fn tcp_backend(name: &'static str) -> SocketAddr {
+    let l = TcpListener::bind(any_port()).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = s.write_all(format!("{name}\n").as_bytes()).await;
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn l4_listener(id: &str, protocol: BindProtocol, route: Option<L4Route>) -> Listener {
+    let mut l = listener(id, None, vec![]);
+    l.protocol = protocol;
+    l.l4_route = route;
+    l
+}
+
+async fn read_line(s: &mut (impl AsyncReadExt + Unpin)) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while tokio::time::timeout(DEADLINE, s.read(&mut b))
+        .await
+        .unwrap()
+        .unwrap()
+        == 1
+        && b[0] != b'\n'
+    {
+        out.push(b[0]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn tcp_route_splices_to_a_backend() {
+    let t = tcp_backend("tcp-a").await;
+    let route = L4Route {
+        route: ObjectRef::default(),
+        backends: vec![backend("t", 1)],
+    };
+    let mut b = bind(
+        any_port(),
+        vec![l4_listener("gw/tcp", BindProtocol::Tcp, Some(route))],
+    );
+    b.protocol = BindProtocol::Tcp;
+    let gw = Gateway::start(ir(vec![b], vec![cluster("t", vec![endpoint(t)])])).await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "tcp-a");
+    s.write_all(b"PING\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "PING");
+}
+
+#[tokio::test]
+async fn tcp_without_valid_backend_closes() {
+    let route = L4Route {
+        route: ObjectRef::default(),
+        backends: vec![invalid_backend()],
+    };
+    let mut b = bind(
+        any_port(),
+        vec![l4_listener("gw/tcp", BindProtocol::Tcp, Some(route))],
+    );
+    b.protocol = BindProtocol::Tcp;
+    let gw = Gateway::start(ir(vec![b], vec![])).await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "connection closed without data");
+}
+
+/// A TLS backend for `name` that greets with `name` after the handshake.
+async fn tls_backend(
+    name: &'static str,
+) -> (SocketAddr, rustls_pki_types::CertificateDer<'static>) {
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+    let der = ck.cert.der().clone();
+    let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![der.clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = TcpListener::bind(any_port()).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(s).await {
+                    let _ = tls.write_all(format!("{name}\n").as_bytes()).await;
+                    let _ = tls.flush().await;
+                }
+            });
+        }
+    });
+    (addr, der)
+}
+
+#[tokio::test]
+async fn tls_passthrough_routes_by_sni() {
+    let (a_addr, a_der) = tls_backend("a.example.com").await;
+    let (b_addr, b_der) = tls_backend("b.example.com").await;
+    let sni_route = |host: &str, cluster: &str| SniRoute {
+        route: ObjectRef::default(),
+        hostnames: vec![HostMatch::parse(Some(host))],
+        backends: vec![backend(cluster, 1)],
+    };
+    let mut l = listener("gw/tls", None, vec![]);
+    l.protocol = BindProtocol::Tls;
+    l.tls = Some(ListenerTls {
+        mode: TlsMode::Passthrough,
+        certificates: vec![],
+        client_validation: None,
+    });
+    l.tls_routes = vec![
+        sni_route("a.example.com", "a"),
+        sni_route("b.example.com", "b"),
+    ];
+    let mut b = bind(any_port(), vec![l]);
+    b.protocol = BindProtocol::Tls;
+    let gw = Gateway::start(ir(
+        vec![b],
+        vec![
+            cluster("a", vec![endpoint(a_addr)]),
+            cluster("b", vec![endpoint(b_addr)]),
+        ],
+    ))
+    .await;
+
+    for (name, der) in [("a.example.com", &a_der), ("b.example.com", &b_der)] {
+        let mut roots = RootCertStore::empty();
+        roots.add(der.clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = TcpStream::connect(gw.addr()).await.unwrap();
+        let mut tls = tokio::time::timeout(
+            DEADLINE,
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(ServerName::try_from(name.to_string()).unwrap(), tcp),
+        )
+        .await
+        .unwrap()
+        .expect("end-to-end TLS with the backend's own certificate");
+        assert_eq!(read_line(&mut tls).await, name);
+    }
+
+    // An unknown server name gets no backend.
+    let mut roots = RootCertStore::empty();
+    roots.add(a_der.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(gw.addr()).await.unwrap();
+    let result = tokio::time::timeout(
+        DEADLINE,
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(
+            ServerName::try_from("c.example.com".to_string()).unwrap(),
+            tcp,
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(result.is_err());
+}
