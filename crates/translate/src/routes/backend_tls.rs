@@ -321,3 +321,54 @@ fn port_name(index: &Index<'_>, namespace: &str, service: &str, port: u16) -> Op
         .and_then(|p| p.name.clone())
         .filter(|n| !n.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_map(data: serde_json::Value) -> ConfigMap {
+        serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "ca", "namespace": "ns"}, "data": data}),
+        )
+        .unwrap()
+    }
+
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn ca_bundle_needs_pem_certificates() {
+        assert!(ca_bundle(&config_map(serde_json::json!({}))).is_err());
+        assert!(ca_bundle(&config_map(serde_json::json!({"ca.crt": "not pem"}))).is_err());
+        assert!(ca_bundle(&config_map(serde_json::json!({"ca.crt": "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n"}))).is_err());
+        assert_eq!(
+            ca_bundle(&config_map(serde_json::json!({"ca.crt": PEM}))).as_deref(),
+            Ok(PEM)
+        );
+    }
+
+    #[test]
+    fn ca_refs_are_checked_in_order() {
+        let policy: BackendTlsPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+            "metadata": {"name": "p", "namespace": "ns", "generation": 4},
+            "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "s"}],
+                     "validation": {"hostname": "h", "caCertificateRefs": [
+                         {"group": "", "kind": "Secret", "name": "x"},
+                         {"group": "", "kind": "ConfigMap", "name": "ca"}]}}
+        }))
+        .unwrap();
+        let cm = config_map(serde_json::json!({"ca.crt": PEM}));
+        let maps: HashMap<(&str, &str), &ConfigMap> = [(("ns", "ca"), &cm)].into();
+        let e = evaluate(&policy, &maps);
+        // One usable CA: accepted, but the bad reference is reported.
+        assert!(!e.no_valid_ca);
+        assert_eq!(e.refs_problem.as_ref().map(|p| p.0), Some("InvalidKind"));
+        assert_eq!(e.tls.ca_pem.as_deref(), Some(PEM));
+        let c = conditions(&e);
+        assert_eq!(
+            (c[0].status.as_str(), c[0].observed_generation),
+            ("True", 4)
+        );
+        assert_eq!(c[1].reason, "InvalidKind");
+    }
+}
