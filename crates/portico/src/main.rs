@@ -46,6 +46,8 @@ enum Command {
     Echo(cmd::echo::Args),
     /// Show flows from the Hubble-compatible observer API (like `hubble observe`).
     Observe(cmd::observe::Args),
+    /// Summarise the running instance: gateways, listeners, routes, flows.
+    Status(cmd::status::Args),
     /// Print the version.
     Version(cmd::version::Args),
     /// Run the eBPF service load balancer (kube-proxy replacement) for a directory.
@@ -67,6 +69,7 @@ async fn main() -> ExitCode {
         Command::Check(args) => cmd::check::main(args).await,
         Command::Echo(args) => cmd::echo::main(args).await,
         Command::Observe(args) => cmd::observe::main(args).await,
+        Command::Status(args) => cmd::status::main(args).await,
         Command::Version(args) => cmd::version::main(args).await,
         Command::Agent(args) => cmd::agent::main(args).await,
         Command::Bpf(args) => cmd::bpf::main(args).await,

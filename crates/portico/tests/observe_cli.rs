@@ -234,3 +234,59 @@ async fn observe_reports_an_unreachable_server() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach the Hubble API"), "{err}");
 }
+
+/// `portico status` against `portico run` on an empty directory (admin on
+/// port 0) and an in-process Hubble server holding three flows.
+#[tokio::test]
+async fn status_summarises_objects_and_flows() {
+    let (server, _sink) = server_with_flows().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr_file = dir.path().join(".admin-addr");
+    let mut run = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(dir.path())
+        .args(["--admin", "127.0.0.1:0", "--admin-addr-file"])
+        .arg(&addr_file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn portico run");
+    let admin = portico_testkit::eventually(DEADLINE, || {
+        let addr_file = addr_file.clone();
+        async move {
+            let text = tokio::fs::read_to_string(&addr_file).await?;
+            text.trim()
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        }
+    })
+    .await
+    .expect("admin address file");
+    let out = tokio::time::timeout(
+        DEADLINE,
+        Command::new(BIN)
+            .args(["status", "--admin", &admin.to_string(), "--hubble-addr"])
+            .arg(server.local_addr().to_string())
+            .output(),
+    )
+    .await
+    .expect("status finished in time")
+    .expect("run portico status");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("Admin API:  {admin}")), "{stdout}");
+    assert!(stdout.contains("Gateways:   0 (0 programmed)"), "{stdout}");
+    assert!(stdout.contains("Routes:     0 (0 accepted)"), "{stdout}");
+    assert!(
+        stdout.contains("Flows:      3 / 4095 in ring, 3 seen"),
+        "{stdout}"
+    );
+    run.kill().await.expect("kill portico run");
+    server.shutdown().await.expect("shutdown");
+}

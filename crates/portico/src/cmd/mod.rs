@@ -7,6 +7,7 @@ pub mod echo;
 pub mod get;
 pub mod observe;
 pub mod run;
+pub mod status;
 pub mod version;
 
 use std::net::SocketAddr;
