@@ -23,8 +23,9 @@ pub struct Args {
     /// All namespaces.
     #[arg(short = 'A', long = "all-namespaces")]
     pub all_namespaces: bool,
-    /// Print the objects (a `List` for several) instead of a table.
-    #[arg(short = 'o', long = "output", value_enum)]
+    /// Print the objects instead of a table: yaml, json (a `List` for
+    /// several), name, or jsonpath=TEMPLATE (e.g. `{.status.addresses[0].value}`).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT")]
     pub output: Option<Format>,
     #[command(flatten)]
     pub admin: AdminArg,
@@ -63,7 +64,7 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         };
         match args.output {
-            Some(format) => print!("{}", output::render(&item, format)?),
+            Some(format) => print!("{}", output::render(&item, &format)?),
             None => print!(
                 "{}",
                 output::table::render(kind, &[item], false, SystemTime::now())
@@ -73,7 +74,7 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     match args.output {
-        Some(format) => print!("{}", output::render(&list, format)?),
+        Some(format) => print!("{}", output::render(&list, &format)?),
         None if items.is_empty() => {
             if kind.namespaced && !all {
                 eprintln!("No resources found in {} namespace.", args.namespace);
