@@ -118,6 +118,10 @@ pub struct Args {
     pub config: PathBuf,
     #[command(flatten)]
     pub bpf: BpfArgs,
+    /// Also load-balance north-south traffic arriving on IFACE (tc ingress +
+    /// egress: DNAT to a backend with Maglev and conntrack). Repeatable.
+    #[arg(long = "north-south-interface", value_name = "IFACE")]
+    pub interfaces: Vec<String>,
     /// Quiet time after a file change before re-syncing.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
     pub debounce: Duration,
@@ -131,6 +135,12 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     );
     // Unlike `run`, the agent is the whole point here: refusing is an error.
     let mut lb = ServiceLoadBalancer::try_start(&args.bpf).context("starting the eBPF agent")?;
+    let mut north_south = Vec::new();
+    for iface in &args.interfaces {
+        let tc = portico_ebpf::NodePort::attach(&args.bpf.bpf_pin_dir, iface)
+            .with_context(|| format!("attaching the north-south load balancer to {iface}"))?;
+        north_south.push(tc);
+    }
     let mut states = portico_file::watch(&args.config, args.debounce)
         .await
         .with_context(|| format!("watching {}", args.config.display()))?;
@@ -156,6 +166,7 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    drop(north_south);
     lb.shutdown();
     Ok(ExitCode::SUCCESS)
 }
