@@ -462,6 +462,41 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_producers_lose_nothing_with_a_large_enough_buffer() {
+        const THREADS: u16 = 4;
+        const PER_THREAD: u16 = 500;
+        let total = usize::from(THREADS) * usize::from(PER_THREAD);
+        let r = ring(4095, total);
+        let (_, mut sub) = r.subscribe();
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let sink = r.sink();
+                std::thread::spawn(move || {
+                    for p in 0..PER_THREAD {
+                        sink.emit(flow(p));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("producer thread");
+        }
+        let mut seqs = Vec::with_capacity(total);
+        while let Some(ev) = sub.try_recv() {
+            match ev {
+                SubscriptionEvent::Flow(e) => seqs.push(e.seq),
+                SubscriptionEvent::Lost(n) => panic!("lost {n} with a large buffer"),
+            }
+        }
+        assert_eq!(seqs.len(), total);
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len(), total, "every sequence number exactly once");
+        assert_eq!(r.status().seen_flows, total as u64);
+        assert_eq!(r.snapshot().len(), total);
+    }
+
+    #[test]
     fn uuids_are_unique_and_well_formed() {
         let r = ring(3, 4);
         let sink = r.sink();
