@@ -266,6 +266,20 @@ async fn run_get_traffic_and_file_edits() {
     assert_eq!(echoed["path"], "/hello?x=1");
     assert_eq!(echoed["service"], "echo");
 
+    // jsonpath and name output, as scripts use them.
+    let (code, out, _) = gw
+        .cli(&[
+            "get",
+            "gateway",
+            "gw",
+            "-o",
+            "jsonpath={.status.addresses[0].value}",
+        ])
+        .await;
+    assert_eq!((code, out.as_str()), (0, address.as_str()));
+    let (_, out, _) = gw.cli(&["get", "svc", "-o", "name"]).await;
+    assert_eq!(out, "service/echo\n");
+
     // The table form lists the gateway with its address.
     let (code, table, _) = gw.cli(&["get", "gateways"]).await;
     assert_eq!(code, 0);
