@@ -112,12 +112,12 @@ fn diff(expected: &str, actual: &str) -> String {
         if i < a.len() && j < b.len() && a[i] == b[j] {
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("{:>5} + {}\n", j + 1, b[j]));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             out.push_str(&format!("{:>5} - {}\n", i + 1, a[i]));
             i += 1;
+        } else {
+            out.push_str(&format!("{:>5} + {}\n", j + 1, b[j]));
+            j += 1;
         }
     }
     out
@@ -164,4 +164,11 @@ fn golden() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn diff_marks_removed_and_added_lines() {
+    let d = diff("a\nb\nc\n", "a\nB\nc\nd\n");
+    assert_eq!(d, "    2 - b\n    2 + B\n    4 + d\n");
+    assert_eq!(diff("same\n", "same\n"), "");
 }

@@ -238,3 +238,104 @@ fn check_tls(snapshot: &Snapshot, eval: &mut ListenerEval, protocol: BindProtoco
         client_validation: None,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use portico_ir::ObjectRef;
+
+    use super::*;
+    use crate::gateways::spec::KindSpec;
+
+    fn spec(protocol: &str, port: i32) -> ListenerSpec {
+        ListenerSpec {
+            owner: ObjectRef {
+                kind: "Gateway".into(),
+                namespace: "ns".into(),
+                name: "gw".into(),
+            },
+            owner_generation: 1,
+            name: "l".into(),
+            port,
+            protocol: protocol.into(),
+            hostname: None,
+            tls: None,
+            kinds: None,
+            from: FromSpec::Same,
+            selector: None,
+        }
+    }
+
+    fn eval(spec: ListenerSpec) -> ListenerEval {
+        evaluate(&Snapshot::default(), &NamespaceIndex::default(), spec)
+    }
+
+    #[test]
+    fn ports_outside_the_range_are_unavailable() {
+        for port in [0, -1, 65536, 70000] {
+            let e = eval(spec("HTTP", port));
+            assert_eq!(
+                e.accepted.map(|p| p.reason),
+                Some("PortUnavailable"),
+                "{port}"
+            );
+        }
+        assert!(eval(spec("HTTP", 65535)).accepted.is_none());
+    }
+
+    #[test]
+    fn default_kinds_follow_the_protocol() {
+        let kinds = |p: &str| -> Vec<String> {
+            eval(spec(p, 80))
+                .supported_kinds
+                .into_iter()
+                .map(|k| k.kind)
+                .collect()
+        };
+        assert_eq!(kinds("HTTP"), ["HTTPRoute", "GRPCRoute"]);
+        assert_eq!(kinds("UDP"), ["UDPRoute"]);
+        assert!(kinds("SCTP").is_empty());
+    }
+
+    #[test]
+    fn listed_kinds_are_deduplicated_and_invalid_ones_reported() {
+        let mut s = spec("TCP", 9000);
+        s.kinds = Some(vec![
+            KindSpec {
+                group: None,
+                kind: "TCPRoute".into(),
+            },
+            KindSpec {
+                group: Some(portico_model::GATEWAY_GROUP.into()),
+                kind: "TCPRoute".into(),
+            },
+            KindSpec {
+                group: None,
+                kind: "HTTPRoute".into(),
+            },
+        ]);
+        let e = eval(s);
+        assert_eq!(e.supported_kinds.len(), 1);
+        assert_eq!(e.resolved.map(|p| p.reason), Some("InvalidRouteKinds"));
+    }
+
+    #[test]
+    fn https_needs_terminate_and_certificates() {
+        let mut s = spec("HTTPS", 443);
+        s.tls = Some(crate::gateways::spec::TlsSpec {
+            mode: Some(TlsMode::Passthrough),
+            certificate_refs: vec![],
+        });
+        assert_eq!(eval(s).accepted.map(|p| p.reason), Some("UnsupportedValue"));
+        let e = eval(spec("HTTPS", 443));
+        assert!(e.accepted.is_none());
+        assert_eq!(e.resolved.map(|p| p.reason), Some("InvalidCertificateRef"));
+        let mut s = spec("TLS", 443);
+        s.tls = Some(crate::gateways::spec::TlsSpec {
+            mode: Some(TlsMode::Passthrough),
+            certificate_refs: vec![],
+        });
+        let e = eval(s);
+        assert!(e.accepted.is_none() && e.resolved.is_none());
+        assert_eq!(e.tls.map(|t| t.mode), Some(TlsMode::Passthrough));
+    }
+}
