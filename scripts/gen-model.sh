@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates crates/model/src/generated/ from the upstream Gateway API v1.6.1
 # CRDs (experimental channel: a superset of standard) with kopium, one module
-# per served version, plus defaults.json: the OpenAPI `default`s of each kind's
-# v1 schema (pruned to the branches that hold one), which the loader applies as
-# the API server does. Needs `cargo install kopium --locked` (0.24.1) and
+# per served version, plus schema.json: each kind's v1 OpenAPI schema pruned to
+# the defaults and validations (patterns, lengths, item counts, bounds, enums,
+# list uniqueness) that the loader applies as the API server does. Needs `cargo install kopium --locked` (0.24.1) and
 # python3-yaml.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,16 +14,23 @@ python3 - "$crds" "$tmp" <<'PY'
 import json, sys, yaml
 src, tmp = sys.argv[1], sys.argv[2]
 
-def prune(schema):
-    """Keeps only the parts of a schema that lead to a `default`:
-    {"default": value, "properties": {...}, "items": node, "additionalProperties": node}."""
+KEEP = ("default", "pattern", "maxLength", "minLength", "maxItems", "minItems",
+        "minimum", "maximum", "enum", "maxProperties", "x-kubernetes-list-map-keys")
+
+def prune(schema, root=False):
+    """Keeps only the parts of a schema that carry a default or a validation
+    the loader checks: the keys in KEEP, list types map/set, and the
+    properties/items/additionalProperties that lead to them. `status` is left
+    out: the API server ignores it on create."""
     if not isinstance(schema, dict):
         return None
-    node = {}
-    if "default" in schema:
-        node["default"] = schema["default"]
+    node = {k: schema[k] for k in KEEP if k in schema}
+    if schema.get("x-kubernetes-list-type") in ("map", "set"):
+        node["x-kubernetes-list-type"] = schema["x-kubernetes-list-type"]
     props = {}
     for name, sub in sorted((schema.get("properties") or {}).items()):
+        if root and name == "status":
+            continue
         pruned = prune(sub)
         if pruned:
             props[name] = pruned
@@ -35,7 +42,7 @@ def prune(schema):
             node[key] = pruned
     return node
 
-defaults = {}
+schemas = {}
 for doc in yaml.safe_load_all(open(src)):
     if not doc or doc.get("kind") != "CustomResourceDefinition":
         continue
@@ -47,15 +54,15 @@ for doc in yaml.safe_load_all(open(src)):
     main = by_name.get("v1") or next(
         (v for v in doc["spec"]["versions"] if v.get("storage")), None)
     if main is not None:
-        pruned = prune(main["schema"]["openAPIV3Schema"])
+        pruned = prune(main["schema"]["openAPIV3Schema"], root=True)
         if pruned:
-            defaults[doc["spec"]["names"]["kind"]] = pruned
+            schemas[doc["spec"]["names"]["kind"]] = pruned
     with open(f"{tmp}/{plural}.yaml", "w") as f:
         yaml.safe_dump(doc, f)
     with open(f"{tmp}/{plural}.versions", "w") as f:
         f.write(" ".join(served))
-with open(f"{tmp}/defaults.json", "w") as f:
-    json.dump(defaults, f, indent=1, sort_keys=True)
+with open(f"{tmp}/schema.json", "w") as f:
+    json.dump(schemas, f, separators=(",", ":"), sort_keys=True)
     f.write("\n")
 PY
 rm -rf "$out"; mkdir -p "$out"
@@ -77,7 +84,7 @@ done
     echo "}"
   done
 } > "$out/mod.rs"
-cp "$tmp/defaults.json" "$out/defaults.json"
+cp "$tmp/schema.json" "$out/schema.json"
 # Keep the header reproducible: drop the temporary directory from kopium's command line.
 sed -i -E "s#-f [^ ]*/([a-z]+\.yaml)#-f \1#" "$out"/*/*.rs
 echo "generated: $(find "$out" -name '*.rs' | wc -l) files"

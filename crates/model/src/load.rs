@@ -7,9 +7,11 @@
 //! Errors from that last step carry the JSON path of the failing field, which
 //! is mapped back to the field's line and column.
 //!
-//! Field defaults: the API server's defaults for each kind are applied (CRD
-//! schema defaults for Gateway API kinds, the core defaults translation
-//! relies on), so objects from files look like objects from a cluster.
+//! Like the API server on create, the loader drops `status`, applies field
+//! defaults (CRD schema defaults for Gateway API kinds, the core defaults
+//! translation relies on), checks the CRDs' OpenAPI validations (not their
+//! CEL rules), rejects unknown fields (kubectl's strict field validation) and
+//! invalid names, so objects from files look like objects from a cluster.
 //!
 //! Metadata defaults and determinism: translation must give the same result for the
 //! same files, so the loader never reads the clock. A missing
@@ -22,8 +24,10 @@ mod defaults;
 mod kinds;
 mod names;
 mod node;
+mod schema;
 mod split;
 mod strict;
+mod validate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -325,7 +329,24 @@ impl Cx<'_> {
         }
 
         let (_, version) = kinds::split_api_version(&api_version);
+        // The API server ignores `status` on create; it is computed.
+        if let Value::Object(map) = &mut value {
+            map.remove("status");
+        }
         defaults::apply(info.kind, &mut value);
+        let violations = validate::validate(info.kind, &value);
+        if !violations.is_empty() {
+            for v in violations {
+                let path = strict::display_path(&v.pointer);
+                out.errors.push(self.invalid(
+                    self.locate(index, &v.pointer),
+                    Some(&kind),
+                    name.clone(),
+                    format!("{path}: {}", v.message),
+                ));
+            }
+            return;
+        }
         let input = value.clone();
         match info.build(value, version) {
             Ok(mut object) => {

@@ -2,7 +2,7 @@
 //! file looks like the same object read from a cluster:
 //!
 //! - Gateway API kinds: the OpenAPI `default`s of their CRD schemas
-//!   (`generated/defaults.json`, produced by `scripts/gen-model.sh`), applied
+//!   (`generated/schema.json`, produced by `scripts/gen-model.sh`), applied
 //!   with the API server's structural defaulting algorithm: a missing (or
 //!   null) property with a default gets a copy of it, then every present
 //!   value is defaulted in turn, defaults included.
@@ -10,28 +10,14 @@
 //!   (Service port protocol and targetPort, Service type, EndpointSlice port
 //!   protocol, Secret type).
 
-use std::sync::OnceLock;
-
 use serde_json::{Map, Value};
 
-static CRD_DEFAULTS: &str = include_str!("../generated/defaults.json");
-
-fn crd_defaults() -> &'static Map<String, Value> {
-    static PARSED: OnceLock<Map<String, Value>> = OnceLock::new();
-    PARSED.get_or_init(|| match serde_json::from_str(CRD_DEFAULTS) {
-        Ok(Value::Object(map)) => map,
-        // Generated and checked in; a unit test keeps it parseable.
-        _ => {
-            tracing::error!("generated/defaults.json is not a JSON object; CRD defaults are off");
-            Map::new()
-        }
-    })
-}
+use super::schema;
 
 /// Applies the defaults of `kind` to `object` (a whole object: apiVersion,
 /// kind, metadata, spec, ...).
 pub(crate) fn apply(kind: &str, object: &mut Value) {
-    if let Some(schema) = crd_defaults().get(kind) {
+    if let Some(schema) = schema::for_kind(kind) {
         structural(object, schema);
     }
     match kind {
@@ -137,20 +123,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn generated_defaults_parse_and_cover_routes() {
-        let map = crd_defaults();
-        for kind in [
-            "Gateway",
-            "HTTPRoute",
-            "GRPCRoute",
-            "TLSRoute",
-            "ListenerSet",
-        ] {
-            assert!(map.contains_key(kind), "{kind} has defaults");
-        }
-    }
 
     #[test]
     fn httproute_without_rules_gets_the_catch_all_rule() {

@@ -437,3 +437,28 @@ fn invalid_names_are_located_errors() {
     assert_eq!(loaded.errors.len(), 1);
     assert_eq!(loaded.errors[0].location.line, 5);
 }
+
+#[test]
+fn schema_violations_are_located_errors() {
+    let text = GATEWAY.replace("port: 80", "port: 70000");
+    let loaded = load(&text);
+    assert!(loaded.documents.is_empty());
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    let err = &loaded.errors[0];
+    assert_eq!((err.location.line, err.location.column), (10, 11), "{err}");
+    assert_eq!(
+        err.message,
+        "spec.listeners[0].port: Invalid value: 70000: should be less than or equal to 65535"
+    );
+}
+
+#[test]
+fn status_in_a_file_is_ignored() {
+    let text = format!("{GATEWAY}status:\n  conditions: 5\n");
+    let loaded = load(&text);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let Object::Gateway(gw) = &loaded.documents[0].object else {
+        panic!("a gateway");
+    };
+    assert!(gw.status.is_none());
+}
