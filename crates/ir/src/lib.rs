@@ -90,7 +90,9 @@ pub struct Bind {
 /// One accepted, programmed listener.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Listener {
-    /// Stable identity: `namespace/gateway/listener` or `namespace/listenerset/listener`.
+    /// Stable identity: `Gateway/namespace/name/listener` or
+    /// `ListenerSet/namespace/name/listener` (the owner's status key, then the
+    /// listener name; see `portico_translate::apply_data_plane_report`).
     pub id: String,
     /// The object that declares it (a Gateway or a ListenerSet).
     pub owner: ObjectRef,
