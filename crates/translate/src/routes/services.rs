@@ -123,17 +123,13 @@ fn frontends_of(index: &Index<'_>, service: &Service, out: &mut Vec<ServiceFront
             "SCTP" => L4Protocol::Sctp,
             _ => L4Protocol::Tcp,
         };
-        let ready: Vec<SocketAddr> = endpoints::endpoints(
+        let ready = usable_backends(&endpoints::endpoints(
             index.slices(namespace, name),
             PortKey {
                 name: port.name.as_deref().unwrap_or(""),
                 protocol: protocol_name,
             },
-        )
-        .into_iter()
-        .filter(|e| e.is_usable())
-        .map(|e| e.address)
-        .collect();
+        ));
         let mut push = |kind: FrontendKind, address: IpAddr, port: u16| {
             out.push(ServiceFrontend {
                 service: object.clone(),
@@ -173,6 +169,25 @@ fn frontends_of(index: &Index<'_>, service: &Service, out: &mut Vec<ServiceFront
     }
 }
 
+/// Ready, non-terminating endpoints; when there are none, the serving
+/// terminating ones (as kube-proxy does, so connections keep working while
+/// a rollout drains the last pods).
+fn usable_backends(endpoints: &[portico_ir::Endpoint]) -> Vec<SocketAddr> {
+    let ready: Vec<SocketAddr> = endpoints
+        .iter()
+        .filter(|e| e.is_usable())
+        .map(|e| e.address)
+        .collect();
+    if !ready.is_empty() {
+        return ready;
+    }
+    endpoints
+        .iter()
+        .filter(|e| e.serving && e.terminating)
+        .map(|e| e.address)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +204,30 @@ mod tests {
             }
         }
         snap
+    }
+
+    #[test]
+    fn terminating_serving_endpoints_are_a_fallback_only() {
+        let ep = |addr: &str, ready, serving, terminating| portico_ir::Endpoint {
+            address: addr.parse().unwrap(),
+            ready,
+            serving,
+            terminating,
+            name: None,
+            zone: None,
+        };
+        let draining = ep("10.0.0.2:80", false, true, true);
+        let gone = ep("10.0.0.3:80", false, false, true);
+        let live = ep("10.0.0.1:80", true, true, false);
+        assert_eq!(
+            usable_backends(&[live.clone(), draining.clone(), gone.clone()]),
+            vec![live.address]
+        );
+        assert_eq!(
+            usable_backends(&[draining.clone(), gone]),
+            vec![draining.address]
+        );
+        assert!(usable_backends(&[]).is_empty());
     }
 
     #[test]
