@@ -6,11 +6,13 @@
 //! - [`filter`]: [`FilterSpec`] → [`FlowFilter`] / [`FilterSet`] with
 //!   Hubble's whitelist/blacklist semantics.
 //! - [`metrics`]: Hubble's Prometheus families fed by the ring.
+//! - [`servicemap`]: clients → gateways → routes → services from flows.
 
 pub mod filter;
 pub mod metrics;
 pub mod record;
 pub mod ring;
+pub mod servicemap;
 
 pub use filter::{EventTypeSpec, FilterSet, FilterSpec, FlowFilter, IpVersion, Side, WorkloadSpec};
 pub use metrics::HubbleMetrics;
