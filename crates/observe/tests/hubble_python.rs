@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portico_observe::flow::{
-    Endpoint, Flow, FlowRing, HttpInfo, IpInfo, L7Record, L7Type, Layer4, Layer7, RingConfig,
-    ServiceRef, TcpFlags, Verdict,
+    Endpoint, Flow, FlowRing, GatewayRef, HttpInfo, IpInfo, L7Record, L7Type, Layer4, Layer7,
+    RingConfig, ServiceRef, TcpFlags, Verdict,
 };
 use portico_observe::hubble::{ServerOptions, serve};
 use tokio::net::TcpListener;
@@ -51,6 +51,13 @@ fn flow(code: u16, path: &str, verdict: Verdict) -> Flow {
         destination_service: Some(ServiceRef {
             namespace: "shop".into(),
             name: "web".into(),
+        }),
+        // Portico's extension field on the wire: upstream-built clients
+        // must skip it.
+        gateway: Some(GatewayRef {
+            namespace: "infra".into(),
+            name: "gw".into(),
+            listener: Some("http".into()),
         }),
         ..Flow::default()
     }

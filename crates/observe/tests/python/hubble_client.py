@@ -26,6 +26,48 @@ except ImportError as exc:  # pragma: no cover - environment dependent
 DEADLINE = 10.0
 
 
+def strip_portico_extension(proto_dir):
+    """A copy of the protos without Portico's one addition (Flow.portico and
+    PorticoFlowInfo): what a client built from Cilium's files knows."""
+    out = tempfile.mkdtemp(prefix="hubble-upstream-protos-")
+    atexit.register(shutil.rmtree, out, True)
+    for rel in ["flow/flow.proto", "relay/relay.proto", "observer/observer.proto"]:
+        with open(os.path.join(proto_dir, rel)) as f:
+            text = f.read()
+        if rel == "flow/flow.proto":
+            lines, skipping = [], False
+            for line in text.splitlines():
+                if line.startswith("message PorticoFlowInfo"):
+                    skipping = True
+                if not skipping and "PorticoFlowInfo portico" not in line:
+                    lines.append(line)
+                if skipping and line.startswith("}"):
+                    skipping = False
+            text = "\n".join(lines) + "\n"
+            if "message PorticoFlowInfo" in text or "PorticoFlowInfo portico" in text:
+                raise SystemExit("could not strip the Portico extension")
+        os.makedirs(os.path.join(out, os.path.dirname(rel)), exist_ok=True)
+        with open(os.path.join(out, rel), "w") as f:
+            f.write(text)
+    return out
+
+
+def upstream_shape_check(addr, proto_dir):
+    """Runs in a child process: decodes flows with extension-free stubs."""
+    generate(strip_portico_extension(proto_dir))
+    from flow import flow_pb2
+    from observer import observer_pb2, observer_pb2_grpc
+
+    check(not hasattr(flow_pb2, "PorticoFlowInfo"), "upstream-shaped stubs lack the extension")
+    channel = grpc.insecure_channel(addr)
+    stub = observer_pb2_grpc.ObserverStub(channel)
+    flows = flows_of(stub.GetFlows(observer_pb2.GetFlowsRequest(number=3, first=True), timeout=DEADLINE))
+    check(len(flows) == 3, "upstream-shaped client decodes 3 flows")
+    check(flows[0].l7.http.code == 200, "upstream-shaped client reads l7.http.code")
+    check(flows[0].destination.pod_name == "web-1", "upstream-shaped client reads destination.pod_name")
+    print("OK upstream-shaped")
+
+
 def generate(proto_dir):
     out = tempfile.mkdtemp(prefix="hubble-py-")
     atexit.register(shutil.rmtree, out, True)
@@ -58,6 +100,9 @@ def flows_of(responses):
 
 
 def main():
+    if sys.argv[1] == "--upstream-shape":
+        upstream_shape_check(sys.argv[2], sys.argv[3])
+        return
     addr, proto_dir = sys.argv[1], sys.argv[2]
     generate(proto_dir)
     from flow import flow_pb2
@@ -162,6 +207,20 @@ def main():
             break
     stream.cancel()
     check(followed is not None and followed.l7.http.url.endswith("/tick"), "follow got a new flow")
+
+    # Portico's extension is visible to these stubs...
+    check(history[0].portico.gateway_name == "gw", "Portico extension: gateway infra/gw")
+    # ...and a client built without it (as from Cilium's files) still works.
+    import subprocess
+
+    child = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--upstream-shape", addr, proto_dir],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    print(child.stdout, end="")
+    check(child.returncode == 0 and "OK upstream-shaped" in child.stdout, f"upstream-shaped client: {child.stderr}")
 
     print("OK")
 
