@@ -226,4 +226,60 @@ mod tests {
         detect(&mut ls, false);
         assert_eq!(reasons(&ls), vec![None, None]);
     }
+
+    fn arb_listener() -> impl proptest::strategy::Strategy<Value = ListenerEval> {
+        use proptest::prelude::*;
+        (0usize..3, 0usize..2, 0usize..5, 0usize..3).prop_map(|(owner, port, proto, host)| {
+            let protocol = [
+                BindProtocol::Http,
+                BindProtocol::Https,
+                BindProtocol::Tls,
+                BindProtocol::Tcp,
+                BindProtocol::Udp,
+            ][proto];
+            let host = [None, Some("a.example.com"), Some("*.example.com")][host];
+            listener(
+                ["gw", "ls1", "ls2"][owner],
+                "l",
+                [80, 443][port],
+                protocol,
+                host,
+            )
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn survivors_never_conflict_and_gateway_listeners_only_lose_to_their_own(
+            mut ls in proptest::collection::vec(arb_listener(), 0..12),
+        ) {
+            // Precedence order: Gateway first, then the sets in order.
+            ls.sort_by_key(|l| l.spec.owner.name.clone());
+            ls.sort_by_key(|l| l.spec.owner.kind != "Gateway");
+            detect(&mut ls, false);
+            let survivors: Vec<&ListenerEval> = ls.iter().filter(|l| l.conflict.is_none()).collect();
+            for (i, a) in survivors.iter().enumerate() {
+                for b in &survivors[i + 1..] {
+                    let same_socket = a.spec.port == b.spec.port
+                        && transport(a.bind_protocol.unwrap_or(BindProtocol::Http))
+                            == transport(b.bind_protocol.unwrap_or(BindProtocol::Http));
+                    if same_socket {
+                        proptest::prop_assert!(compatible(a, b, false), "{a:?} vs {b:?}");
+                        proptest::prop_assert_ne!(&a.host_match, &b.host_match);
+                    }
+                }
+            }
+            // A Gateway listener loses only when another Gateway listener clashes with it.
+            for l in ls.iter().filter(|l| l.spec.owner.kind == "Gateway" && l.conflict.is_some()) {
+                let clash = ls.iter().filter(|o| o.spec.owner.kind == "Gateway").any(|o| {
+                    !std::ptr::eq(o, l)
+                        && o.spec.port == l.spec.port
+                        && transport(o.bind_protocol.unwrap_or(BindProtocol::Http))
+                            == transport(l.bind_protocol.unwrap_or(BindProtocol::Http))
+                        && (!compatible(o, l, false) || o.host_match == l.host_match)
+                });
+                proptest::prop_assert!(clash, "{l:?}");
+            }
+        }
+    }
 }
