@@ -66,6 +66,10 @@ pub fn attach_all(
                     meta.generation,
                 ),
                 ParentResult::Attached(list) => {
+                    let names: Vec<String> = list
+                        .iter()
+                        .map(|a| gateways[a.gateway].listeners[a.listener].name.clone())
+                        .collect();
                     for a in list {
                         if seen.insert((a.gateway, a.listener)) {
                             gateways[a.gateway].listeners[a.listener].attached_routes += 1;
@@ -79,7 +83,7 @@ pub fn attach_all(
                         "Accepted",
                         true,
                         "Accepted",
-                        "Route is accepted",
+                        format!("Accepted by listener(s) {}", names.join(", ")),
                         meta.generation,
                     )
                 }
