@@ -5,14 +5,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use portico_ir::{BackendTarget, Bind, HostMatch, WeightedBackend};
-use tokio::io::AsyncWriteExt;
+use portico_ir::{BackendTarget, Bind, HostMatch, TlsMode, WeightedBackend};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::bind::BindShared;
 use crate::lb::client_hash;
 use crate::metrics::Metrics;
+use crate::prefixed::Prefixed;
 use crate::sni;
+use crate::tls::TlsTable;
 use crate::upstream::{Backend, BackendSet, InflightGuard, Target, Upstreams};
 
 /// Routes of one TCP or TLS-passthrough bind.
@@ -20,8 +22,10 @@ use crate::upstream::{Backend, BackendSet, InflightGuard, Target, Upstreams};
 pub struct L4Table {
     /// TCP: the backends of the first listener with a route.
     tcp: Option<BackendSet>,
-    /// TLS passthrough: per listener (most specific first), its SNI routes.
-    tls: Vec<(HostMatch, Vec<SniRoute>)>,
+    /// TLS listeners (most specific first): hostname, mode, SNI routes.
+    tls: Vec<(HostMatch, TlsMode, Vec<SniRoute>)>,
+    /// Certificates of the Terminate-mode TLS listeners.
+    terminate: TlsTable,
 }
 
 /// One TLSRoute: its hostnames (empty: any) and backends.
@@ -63,20 +67,22 @@ impl L4Table {
                         .iter()
                         .map(|r| (r.hostnames.clone(), backends(&r.backends, upstreams)))
                         .collect();
-                    (l.hostname.clone(), routes)
+                    let mode = l.tls.as_ref().map_or(TlsMode::Passthrough, |t| t.mode);
+                    (l.hostname.clone(), mode, routes)
                 })
                 .collect(),
+            terminate: TlsTable::build_terminate(bind),
         }
     }
 
     /// TLS passthrough: the backends for a server name (listener isolation:
     /// only the most specific matching listener's routes are considered).
-    fn by_sni(&self, sni: &str) -> Option<&BackendSet> {
-        let (_, routes) = self.tls.iter().find(|(h, _)| h.matches(sni))?;
+    fn by_sni(&self, sni: &str) -> Option<(TlsMode, &BackendSet)> {
+        let (_, mode, routes) = self.tls.iter().find(|(h, _, _)| h.matches(sni))?;
         routes
             .iter()
             .find(|(hosts, _)| hosts.is_empty() || hosts.iter().any(|h| h.matches(sni)))
-            .map(|(_, b)| b)
+            .map(|(_, b)| (*mode, b))
     }
 }
 
@@ -89,8 +95,10 @@ pub async fn tcp(shared: &BindShared, table: &L4Table, stream: TcpStream, peer: 
     splice(shared, set, stream, peer, &[]).await;
 }
 
-/// Serves one TLS passthrough connection: reads the ClientHello, routes by
-/// its server name, replays it to the endpoint and splices the rest.
+/// Serves one TLS-listener connection: reads the ClientHello and routes by
+/// its server name. Passthrough replays the ClientHello to the endpoint and
+/// splices the rest; Terminate completes the handshake with the listener's
+/// certificate and splices the decrypted bytes.
 pub async fn tls_passthrough(
     shared: &BindShared,
     table: &L4Table,
@@ -110,18 +118,32 @@ pub async fn tls_passthrough(
         }
     };
     let name = sni::server_name(&hello).map(|n| n.trim_end_matches('.').to_ascii_lowercase());
-    let Some(set) = name.as_deref().and_then(|n| table.by_sni(n)) else {
+    let Some((mode, set)) = name.as_deref().and_then(|n| table.by_sni(n)) else {
         tracing::debug!(%peer, sni = ?name, "no TLS route for server name; closing");
         let _ = stream.shutdown().await;
         return;
     };
-    splice(shared, set, stream, peer, &hello).await;
+    if mode == TlsMode::Passthrough {
+        splice(shared, set, stream, peer, &hello).await;
+        return;
+    }
+    let Some(entry) = table.terminate.select(name.as_deref()) else {
+        tracing::debug!(%peer, sni = ?name, "no certificate for server name; closing");
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&entry.config));
+    let accept = acceptor.accept(Prefixed::new(hello, stream));
+    match tokio::time::timeout(limit, accept).await {
+        Ok(Ok(tls)) => splice(shared, set, tls, peer, &[]).await,
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
 }
 
 async fn splice(
     shared: &BindShared,
     set: &BackendSet,
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
     peer: SocketAddr,
     prefix: &[u8],
 ) {

@@ -21,6 +21,7 @@ pub mod lb;
 mod listeners;
 mod local_reply;
 mod metrics;
+mod prefixed;
 mod retry;
 pub mod router;
 mod session;

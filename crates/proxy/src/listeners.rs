@@ -102,16 +102,15 @@ impl Manager {
                     (Some(Arc::new(table)), failed)
                 }
                 BindProtocol::Tls => {
+                    // Terminate-mode listeners whose certificates are unusable.
                     let failed = b
                         .listeners
                         .iter()
-                        .filter(|l| l.tls.as_ref().is_some_and(|t| t.mode == TlsMode::Terminate))
-                        .map(|l| {
-                            (
-                                l.id.clone(),
-                                "TLS listeners in Terminate mode are not implemented yet"
-                                    .to_string(),
-                            )
+                        .filter_map(|l| {
+                            let tls = l.tls.as_ref().filter(|t| t.mode == TlsMode::Terminate)?;
+                            crate::tls::server_config(tls)
+                                .err()
+                                .map(|e| (l.id.clone(), e.to_string()))
                         })
                         .collect();
                     (None, failed)

@@ -56,6 +56,29 @@ impl TlsTable {
         (TlsTable { entries }, failed)
     }
 
+    /// The Terminate-mode listeners of a TLS bind (TLSRoute), without ALPN:
+    /// the decrypted stream goes to a TCP backend as is.
+    pub fn build_terminate(bind: &Bind) -> TlsTable {
+        let mut entries = Vec::new();
+        for l in &bind.listeners {
+            let Some(tls) = l.tls.as_ref().filter(|t| t.mode == TlsMode::Terminate) else {
+                continue;
+            };
+            match server_config(tls) {
+                Ok(mut config) => {
+                    config.alpn_protocols.clear();
+                    entries.push(TlsEntry {
+                        hostname: l.hostname.clone(),
+                        listener_id: l.id.as_str().into(),
+                        config: Arc::new(config),
+                    });
+                }
+                Err(error) => tracing::warn!(listener = %l.id, %error, "TLS listener not serving"),
+            }
+        }
+        TlsTable { entries }
+    }
+
     /// The listener for a ClientHello's server name. Without SNI, the
     /// hostname-less listener (or the first one) answers.
     pub fn select(&self, sni: Option<&str>) -> Option<&TlsEntry> {

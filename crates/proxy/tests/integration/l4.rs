@@ -198,3 +198,80 @@ async fn tls_passthrough_routes_by_sni() {
     .unwrap();
     assert!(result.is_err());
 }
+
+#[tokio::test]
+async fn tls_terminate_and_passthrough_share_a_port() {
+    let plain = tcp_backend("plain").await;
+    let (pass_addr, pass_der) = tls_backend("pass.example.com").await;
+    let gw_cert = rcgen::generate_simple_self_signed(vec!["term.example.com".to_string()]).unwrap();
+    let gw_der = gw_cert.cert.der().clone();
+    let tls_listener = |id: &str, host: &str, mode: TlsMode, cluster: &str| {
+        let mut l = listener(id, Some(host), vec![]);
+        l.protocol = BindProtocol::Tls;
+        l.tls = Some(ListenerTls {
+            mode,
+            certificates: if mode == TlsMode::Terminate {
+                vec![CertifiedKeyPem {
+                    source: "test/term".into(),
+                    cert_chain_pem: gw_cert.cert.pem(),
+                    key_pem: gw_cert.signing_key.serialize_pem(),
+                }]
+            } else {
+                vec![]
+            },
+            client_validation: None,
+        });
+        l.tls_routes = vec![SniRoute {
+            route: ObjectRef::default(),
+            hostnames: vec![HostMatch::parse(Some(host))],
+            backends: vec![backend(cluster, 1)],
+        }];
+        l
+    };
+    let mut b = bind(
+        any_port(),
+        vec![
+            tls_listener("gw/term", "term.example.com", TlsMode::Terminate, "plain"),
+            tls_listener("gw/pass", "pass.example.com", TlsMode::Passthrough, "pass"),
+        ],
+    );
+    b.protocol = BindProtocol::Tls;
+    let gw = Gateway::start(ir(
+        vec![b],
+        vec![
+            cluster("plain", vec![endpoint(plain)]),
+            cluster("pass", vec![endpoint(pass_addr)]),
+        ],
+    ))
+    .await;
+    let gw_addr = gw.addr();
+    let connect = |der: rustls_pki_types::CertificateDer<'static>, name: &'static str| async move {
+        let mut roots = RootCertStore::empty();
+        roots.add(der).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = TcpStream::connect(gw_addr).await.unwrap();
+        tokio::time::timeout(
+            DEADLINE,
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(ServerName::try_from(name).unwrap(), tcp),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    // Terminated by the gateway's certificate, plain TCP to the backend.
+    let mut term = connect(gw_der, "term.example.com").await;
+    assert_eq!(read_line(&mut term).await, "plain");
+    term.write_all(b"PING\n").await.unwrap();
+    term.flush().await.unwrap();
+    assert_eq!(read_line(&mut term).await, "PING");
+    // Passed through to the backend's own certificate.
+    let mut pass = connect(pass_der, "pass.example.com").await;
+    assert_eq!(read_line(&mut pass).await, "pass.example.com");
+}
