@@ -179,6 +179,25 @@ pub fn resolve(name: &str) -> Option<&'static KindInfo> {
     })
 }
 
+/// `plural.group` (or `plural` for the core group), as kubectl names a resource.
+pub fn resource_name(kind: &KindInfo) -> String {
+    if kind.group.is_empty() {
+        kind.plural.to_string()
+    } else {
+        format!("{}.{}", kind.plural, kind.group)
+    }
+}
+
+/// `kind.group/name` (or `kind/name`), as kubectl prints names of several kinds.
+pub fn qualified_name(kind: &KindInfo, name: &str) -> String {
+    let lower = kind.kind.to_ascii_lowercase();
+    if kind.group.is_empty() {
+        format!("{lower}/{name}")
+    } else {
+        format!("{lower}.{}/{name}", kind.group)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +231,19 @@ mod tests {
         assert_eq!(resolve("pods"), None);
         assert_eq!(resolve("gateways.example.com"), None);
         assert_eq!(resolve(""), None);
+    }
+
+    #[test]
+    fn resource_and_qualified_names() {
+        let gw = resolve("gtw").unwrap();
+        assert_eq!(resource_name(gw), "gateways.gateway.networking.k8s.io");
+        assert_eq!(
+            qualified_name(gw, "a"),
+            "gateway.gateway.networking.k8s.io/a"
+        );
+        let svc = resolve("svc").unwrap();
+        assert_eq!(resource_name(svc), "services");
+        assert_eq!(qualified_name(svc, "a"), "service/a");
     }
 
     #[test]

@@ -280,6 +280,17 @@ async fn run_get_traffic_and_file_edits() {
     let (_, out, _) = gw.cli(&["get", "svc", "-o", "name"]).await;
     assert_eq!(out, "service/echo\n");
 
+    // Several kinds at once, like kubectl.
+    let (code, out, _) = gw.cli(&["get", "gtw,svc"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("gateway.gateway.networking.k8s.io/gw"),
+        "{out}"
+    );
+    assert!(out.contains("service/echo"), "{out}");
+    let both = gw.get_json(&["gateways,services"]).await.expect("list");
+    assert_eq!(both["items"].as_array().map(Vec::len), Some(2), "{both}");
+
     // The table form lists the gateway with its address.
     let (code, table, _) = gw.cli(&["get", "gateways"]).await;
     assert_eq!(code, 0);

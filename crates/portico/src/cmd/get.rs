@@ -5,15 +5,17 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use portico_observe::ObjectQuery;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::AdminArg;
+use crate::client;
+use crate::kinds::{self, KindInfo};
 use crate::output::{self, Format};
-use crate::{client, kinds};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Kind, by kubectl name or short name (gateways, gtw, httproutes, svc, ...).
+    /// Kind(s), by kubectl name or short name (gateways, gtw, httproutes,
+    /// svc, ...); several separated by commas (`gtw,httproutes`).
     pub kind: String,
     /// Only this object.
     pub name: Option<String>,
@@ -32,60 +34,92 @@ pub struct Args {
 }
 
 pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let Some(kind) = kinds::resolve(&args.kind) else {
-        eprintln!(
-            "error: the server doesn't have a resource type \"{}\"",
-            args.kind
-        );
-        return Ok(ExitCode::FAILURE);
-    };
-    let all = args.all_namespaces && args.name.is_none();
-    let query = ObjectQuery {
-        kind: kind.kind.to_string(),
-        namespace: (kind.namespaced && !all).then(|| args.namespace.clone()),
-        name: args.name.clone(),
-    };
-    let path = format!("/api/objects?{}", query.to_query_string());
-    let list = client::get_json(args.admin.addr, &path).await?;
-    let items: Vec<Value> = list
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-
-    if let Some(name) = &args.name {
-        let Some(item) = items.into_iter().next() else {
-            let resource = if kind.group.is_empty() {
-                kind.plural.to_string()
-            } else {
-                format!("{}.{}", kind.plural, kind.group)
-            };
-            eprintln!("Error from server (NotFound): {resource} \"{name}\" not found");
+    let mut kinds: Vec<&'static KindInfo> = vec![];
+    for name in args
+        .kind
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let Some(kind) = kinds::resolve(name) else {
+            eprintln!("error: the server doesn't have a resource type \"{name}\"");
             return Ok(ExitCode::FAILURE);
         };
-        match args.output {
-            Some(format) => print!("{}", output::render(&item, &format)?),
-            None => print!(
-                "{}",
-                output::table::render(kind, &[item], false, SystemTime::now())
-            ),
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
         }
-        return Ok(ExitCode::SUCCESS);
+    }
+    if kinds.is_empty() {
+        eprintln!("error: no resource type given");
+        return Ok(ExitCode::FAILURE);
+    }
+    let all = args.all_namespaces && args.name.is_none();
+    let qualify = kinds.len() > 1;
+    let now = SystemTime::now();
+
+    let mut found: Vec<(&'static KindInfo, Vec<Value>)> = vec![];
+    let mut missing = false;
+    for kind in &kinds {
+        let query = ObjectQuery {
+            kind: kind.kind.to_string(),
+            namespace: (kind.namespaced && !all).then(|| args.namespace.clone()),
+            name: args.name.clone(),
+        };
+        let path = format!("/api/objects?{}", query.to_query_string());
+        let list = client::get_json(args.admin.addr, &path).await?;
+        let items: Vec<Value> = list
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(name) = &args.name
+            && items.is_empty()
+        {
+            eprintln!(
+                "Error from server (NotFound): {} \"{name}\" not found",
+                kinds::resource_name(kind)
+            );
+            missing = true;
+            continue;
+        }
+        found.push((kind, items));
     }
 
-    match args.output {
-        Some(format) => print!("{}", output::render(&list, &format)?),
-        None if items.is_empty() => {
-            if kind.namespaced && !all {
-                eprintln!("No resources found in {} namespace.", args.namespace);
+    match &args.output {
+        Some(format) => {
+            let mut items: Vec<Value> = found.into_iter().flat_map(|(_, items)| items).collect();
+            // One named object prints as itself, anything else as a List.
+            let value = if args.name.is_some() && items.len() == 1 {
+                items.remove(0)
+            } else if args.name.is_some() && items.is_empty() {
+                return Ok(ExitCode::FAILURE);
             } else {
-                eprintln!("No resources found");
-            }
+                json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items})
+            };
+            print!("{}", output::render(&value, format)?);
         }
-        None => print!(
-            "{}",
-            output::table::render(kind, &items, all && kind.namespaced, SystemTime::now())
-        ),
+        None => {
+            let tables: Vec<String> = found
+                .iter()
+                .filter(|(_, items)| !items.is_empty())
+                .map(|(kind, items)| {
+                    let with_namespace = all && kind.namespaced;
+                    output::table::render(kind, items, with_namespace, qualify, now)
+                })
+                .collect();
+            if tables.is_empty() && args.name.is_none() {
+                if kinds.iter().any(|k| k.namespaced) && !all {
+                    eprintln!("No resources found in {} namespace.", args.namespace);
+                } else {
+                    eprintln!("No resources found");
+                }
+            }
+            print!("{}", tables.join("\n"));
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if missing {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -7,8 +7,15 @@ use serde_json::Value;
 use super::age::age;
 use crate::kinds::{Columns, KindInfo};
 
-/// Renders `items` (objects of `kind`) as a table.
-pub fn render(kind: &KindInfo, items: &[Value], with_namespace: bool, now: SystemTime) -> String {
+/// Renders `items` (objects of `kind`) as a table; `qualify` prints names as
+/// `kind.group/name` (kubectl does when several kinds are listed).
+pub fn render(
+    kind: &KindInfo,
+    items: &[Value],
+    with_namespace: bool,
+    qualify: bool,
+    now: SystemTime,
+) -> String {
     let mut header: Vec<&str> = vec![];
     if with_namespace {
         header.push("NAMESPACE");
@@ -23,18 +30,29 @@ pub fn render(kind: &KindInfo, items: &[Value], with_namespace: bool, now: Syste
     header.push("AGE");
     let rows: Vec<Vec<String>> = items
         .iter()
-        .map(|item| row(kind, item, with_namespace, now))
+        .map(|item| row(kind, item, with_namespace, qualify, now))
         .collect();
     align(&header, &rows)
 }
 
-fn row(kind: &KindInfo, item: &Value, with_namespace: bool, now: SystemTime) -> Vec<String> {
+fn row(
+    kind: &KindInfo,
+    item: &Value,
+    with_namespace: bool,
+    qualify: bool,
+    now: SystemTime,
+) -> Vec<String> {
     let meta = &item["metadata"];
     let mut cells = vec![];
     if with_namespace {
         cells.push(str_at(meta, "namespace"));
     }
-    cells.push(str_at(meta, "name"));
+    let name = str_at(meta, "name");
+    cells.push(if qualify {
+        crate::kinds::qualified_name(kind, &name)
+    } else {
+        name
+    });
     match kind.columns {
         Columns::Gateway => {
             cells.push(str_at(&item["spec"], "gatewayClassName"));
@@ -128,7 +146,7 @@ mod tests {
                 "conditions": [{"type": "Accepted", "status": "True"}, {"type": "Programmed", "status": "True"}]
             }
         });
-        let table = render(resolve("gtw").unwrap(), &[gw], false, now());
+        let table = render(resolve("gtw").unwrap(), &[gw], false, false, now());
         assert_eq!(
             table,
             "NAME   CLASS     ADDRESS      PROGRAMMED   AGE\n\
@@ -137,16 +155,23 @@ mod tests {
     }
 
     #[test]
+    fn qualified_names_for_several_kinds() {
+        let svc = json!({"metadata": {"name": "echo", "namespace": "default"}});
+        let table = render(resolve("svc").unwrap(), &[svc], false, true, now());
+        assert_eq!(table, "NAME           AGE\nservice/echo   <unknown>\n");
+    }
+
+    #[test]
     fn all_namespaces_adds_the_namespace_column_and_missing_status_is_unknown() {
         let gc = json!({"metadata": {"name": "portico"}, "spec": {"controllerName": "portico.dev/gateway-controller"}});
-        let table = render(resolve("gc").unwrap(), &[gc], false, now());
+        let table = render(resolve("gc").unwrap(), &[gc], false, false, now());
         assert_eq!(
             table,
             "NAME      CONTROLLER                       ACCEPTED   AGE\n\
              portico   portico.dev/gateway-controller   Unknown    <unknown>\n"
         );
         let route = json!({"metadata": {"name": "r", "namespace": "apps"}, "spec": {"hostnames": ["a.example.com"]}});
-        let table = render(resolve("httproutes").unwrap(), &[route], true, now());
+        let table = render(resolve("httproutes").unwrap(), &[route], true, false, now());
         assert_eq!(
             table,
             "NAMESPACE   NAME   HOSTNAMES           AGE\n\
