@@ -5,11 +5,12 @@
 //! has arrived for `debounce`, or at the latest [`MAX_DELAY`] after the first
 //! event of a burst, so a change is live within a second even while an editor
 //! keeps writing. Every [`RESYNC`] the directory is read again without an event
-//! (a safety net for lost events, e.g. an inotify queue overflow, and for a
-//! directory that was removed and created again). A new state is published
+//! (a safety net for lost events, e.g. an inotify queue overflow). A removed
+//! directory keeps its last objects (reported as an error); its parent is
+//! watched until it comes back. A new state is published
 //! only when something changed; its revision is one higher.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,6 +94,7 @@ pub async fn watch(
         source,
         watcher,
         watching: true,
+        watching_parent: false,
         events: events_rx,
         tx,
         debounce,
@@ -113,6 +115,8 @@ struct Task {
     /// Whether `watcher` currently watches the directory (it stops when the
     /// directory is removed).
     watching: bool,
+    /// Whether the parent directory is watched (while the directory is gone).
+    watching_parent: bool,
     events: mpsc::UnboundedReceiver<Signal>,
     tx: channel::Sender<Arc<DirState>>,
     debounce: Duration,
@@ -182,9 +186,11 @@ impl Task {
         }
     }
 
-    /// Re-establishes the watch after the directory was removed and created.
+    /// Follows the directory being removed and created again: while it is
+    /// gone, its parent is watched (not recursively) to see it come back.
     fn rewatch(&mut self) {
         let dir = self.source.dir().to_path_buf();
+        let parent = dir.parent().map(Path::to_path_buf);
         let exists = dir.is_dir();
         if exists && !self.watching {
             // A stale registration may linger; drop it before watching anew.
@@ -193,13 +199,30 @@ impl Task {
                 Ok(()) => {
                     self.watching = true;
                     tracing::info!(dir = %dir.display(), "watching configuration directory again");
+                    if self.watching_parent
+                        && let Some(parent) = &parent
+                    {
+                        let _ = self.watcher.unwatch(parent);
+                        self.watching_parent = false;
+                    }
                 }
                 Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot watch"),
             }
-        } else if !exists && self.watching {
-            // The kernel dropped the watch with the directory; forget ours.
-            let _ = self.watcher.unwatch(&dir);
-            self.watching = false;
+        } else if !exists {
+            if self.watching {
+                // The kernel dropped the watch with the directory; forget ours.
+                let _ = self.watcher.unwatch(&dir);
+                self.watching = false;
+            }
+            if !self.watching_parent
+                && let Some(parent) = &parent
+                && self
+                    .watcher
+                    .watch(parent, RecursiveMode::NonRecursive)
+                    .is_ok()
+            {
+                self.watching_parent = true;
+            }
         }
     }
 }

@@ -147,3 +147,32 @@ async fn edits_arrive_while_any_receiver_lives() {
     write(dir.path(), "a.yaml", &service("a", 80));
     until(&mut probe, "a created", |s| port_of(s, "a") == Some(80)).await;
 }
+
+#[tokio::test]
+async fn directory_removed_and_created_again() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("conf");
+    std::fs::create_dir(&dir).expect("mkdir");
+    write(&dir, "a.yaml", &service("a", 80));
+    let mut rx = watch(&dir, DEFAULT_DEBOUNCE).await.expect("watch");
+    until(&mut rx, "initial load", |s| port_of(s, "a") == Some(80)).await;
+
+    std::fs::remove_dir_all(&dir).expect("rm -r");
+    let gone = until(&mut rx, "directory error", |s| !s.errors.is_empty()).await;
+    assert_eq!(port_of(&gone, "a"), Some(80), "last objects stay");
+
+    // Built beside, then moved into place (as a deploy tool would).
+    let staging = parent.path().join("staging");
+    std::fs::create_dir(&staging).expect("mkdir");
+    write(&staging, "b.yaml", &service("b", 81));
+    std::fs::rename(&staging, &dir).expect("mv");
+    let back = until(&mut rx, "directory back", |s| {
+        s.errors.is_empty() && port_of(s, "b") == Some(81)
+    })
+    .await;
+    assert_eq!(port_of(&back, "a"), None);
+
+    // And it is watched again.
+    write(&dir, "c.yaml", &service("c", 82));
+    until(&mut rx, "c created", |s| port_of(s, "c") == Some(82)).await;
+}
