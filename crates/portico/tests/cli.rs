@@ -547,3 +547,58 @@ async fn sigterm_stops_run_cleanly() {
         .expect("wait");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_dump_redacts_private_keys() {
+    let cert = portico_testkit::self_signed(&["tls.example.com"]).expect("certificate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gateway = format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: portico
+spec:
+  controllerName: portico.dev/gateway-controller
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: tls
+spec:
+  gatewayClassName: portico
+  listeners:
+  - name: https
+    protocol: HTTPS
+    port: {}
+    tls:
+      mode: Terminate
+      certificateRefs:
+      - name: cert
+"#,
+        free_port()
+    );
+    write(&dir.path().join("gateway.yaml"), &gateway);
+    write(
+        &dir.path().join("secret.yaml"),
+        &manifests::tls_secret("default", "cert", &cert),
+    );
+    let gw = Instance::start(dir).await;
+    let dump = eventually(DEADLINE, || async {
+        let (status, body) = gw.admin_get("/config_dump").await;
+        if status == 200 && body.contains("BEGIN CERTIFICATE") {
+            Ok(body)
+        } else {
+            Err(body)
+        }
+    })
+    .await
+    .expect("certificate in the IR");
+    let key_line = cert
+        .key_pem
+        .lines()
+        .nth(1)
+        .expect("a base64 line in the key");
+    assert!(!dump.contains(key_line), "private key leaked: {dump}");
+    assert!(!dump.contains("PRIVATE KEY"), "private key leaked");
+    assert!(dump.contains("<redacted>"), "{dump}");
+}
