@@ -56,6 +56,13 @@ pub fn attach_all(
             let accepted = match result {
                 ParentResult::NotOurs => continue,
                 ParentResult::Rejected { reason, message } => {
+                    tracing::debug!(
+                        route = %meta.object_ref(),
+                        parent = %parent.name,
+                        reason,
+                        %message,
+                        "route not accepted by parent"
+                    );
                     Condition::new("Accepted", false, reason, message, meta.generation)
                 }
                 ParentResult::Attached(_) if compiled.all_rules_invalid() => Condition::new(
@@ -103,6 +110,14 @@ pub fn attach_all(
                 controller_name: options.controller_name.clone(),
                 conditions,
             });
+        }
+        if let Some(problem) = &compiled.refs_problem {
+            tracing::debug!(
+                route = %meta.object_ref(),
+                reason = problem.reason,
+                message = %problem.message,
+                "route reference not resolved"
+            );
         }
         if !seen.is_empty() {
             let via: BTreeSet<usize> = seen.iter().map(|(g, _)| *g).collect();
