@@ -30,7 +30,7 @@ struct FlowLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DropLabels {
-    reason: String,
+    reason: std::borrow::Cow<'static, str>,
     protocol: &'static str,
 }
 
@@ -38,7 +38,7 @@ struct DropLabels {
 struct HttpLabels {
     method: &'static str,
     protocol: &'static str,
-    status: String,
+    status: u16,
     reporter: &'static str,
 }
 
@@ -123,7 +123,7 @@ impl HubbleMetrics {
         if let Some(reason) = flow.drop_reason {
             self.drops
                 .get_or_create(&DropLabels {
-                    reason: reason.name().into_owned(),
+                    reason: reason.name(),
                     protocol: l4_protocol(flow),
                 })
                 .inc();
@@ -140,7 +140,7 @@ impl HubbleMetrics {
                 .get_or_create(&HttpLabels {
                     method,
                     protocol: http.protocol,
-                    status: http.code.min(999).to_string(),
+                    status: http.code.min(999),
                     reporter,
                 })
                 .inc();
