@@ -127,6 +127,7 @@ fn portico(n: usize, rounds: usize) -> Result<(Duration, Latency), String> {
         let mut agent = Agent::start(AgentConfig {
             cgroup: Some(cgroup.clone()),
             pin_dir: pin_dir.clone(),
+            drain_grace: Duration::ZERO,
         })
         .map_err(|e| e.to_string())?;
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

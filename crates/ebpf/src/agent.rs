@@ -2,6 +2,7 @@
 //! step with the IR, detaches on drop.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use aya::maps::RingBuf;
 use aya::programs::{CgroupAttachMode, CgroupSockAddr};
@@ -12,12 +13,15 @@ use crate::diff::diff;
 use crate::error::{Error, Result};
 use crate::events::{EventReader, MAP_EVENTS};
 use crate::kernel::LbMaps;
-use crate::state::{LbState, PlanNotes};
+use crate::state::{Draining, LbState, PlanNotes};
 use crate::view::{self, ServiceView};
 use crate::{object, sys};
 
 /// The default pin directory of the service maps.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/portico";
+
+/// Kubernetes' default termination grace period.
+pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(30);
 
 /// The socket-LB programs, by function name in `bpf/sock_lb.c`.
 pub const SOCK_PROGRAMS: [&str; 8] = [
@@ -38,6 +42,9 @@ pub struct AgentConfig {
     pub cgroup: Option<PathBuf>,
     /// Where the maps are pinned so that they outlive the agent.
     pub pin_dir: PathBuf,
+    /// How long a removed backend stays (terminating: no new connections,
+    /// established north-south flows continue). Zero deletes at once.
+    pub drain_grace: Duration,
 }
 
 impl Default for AgentConfig {
@@ -45,6 +52,7 @@ impl Default for AgentConfig {
         AgentConfig {
             cgroup: None,
             pin_dir: PathBuf::from(DEFAULT_PIN_DIR),
+            drain_grace: DEFAULT_DRAIN_GRACE,
         }
     }
 }
@@ -64,6 +72,10 @@ pub struct Agent {
     maps: LbMaps,
     events: Option<EventReader>,
     state: LbState,
+    draining: Draining,
+    drain_grace: Duration,
+    /// The last frontends given to [`Agent::sync`], for [`Agent::expire`].
+    last: Vec<ServiceFrontend>,
     cgroup: PathBuf,
     pin_dir: PathBuf,
 }
@@ -139,6 +151,9 @@ impl Agent {
             maps,
             events: Some(EventReader::new(events)),
             state,
+            draining: Draining::default(),
+            drain_grace: config.drain_grace,
+            last: Vec::new(),
             cgroup,
             pin_dir: config.pin_dir,
         })
@@ -147,7 +162,9 @@ impl Agent {
     /// Brings the kernel maps to `frontends`, writing only what changed, in
     /// an order that keeps every service consistent (see [`crate::diff()`]).
     pub fn sync(&mut self, frontends: &[ServiceFrontend]) -> Result<SyncReport> {
-        let (next, notes) = LbState::plan(&self.state, frontends);
+        let (mut next, notes) = LbState::plan(&self.state, frontends);
+        self.draining
+            .retain(&self.state, &mut next, Instant::now(), self.drain_grace);
         let ops = diff(&self.state, &next);
         if let Err(e) = self.maps.apply(&ops) {
             // Part of the operations may have run: re-read the truth so the
@@ -178,7 +195,24 @@ impl Agent {
             "eBPF service maps synced"
         );
         self.state = next;
+        if self.last.as_slice() != frontends {
+            self.last = frontends.to_vec();
+        }
         Ok(report)
+    }
+
+    /// Deletes the backends whose grace period has ended (call at
+    /// [`Agent::next_drain_deadline`]); the services stay as last synced.
+    pub fn expire(&mut self) -> Result<SyncReport> {
+        let last = std::mem::take(&mut self.last);
+        let report = self.sync(&last);
+        self.last = last;
+        report
+    }
+
+    /// When the next draining backend is due for deletion.
+    pub fn next_drain_deadline(&self) -> Option<Instant> {
+        self.draining.next_deadline()
     }
 
     /// The services as the kernel maps hold them, with this agent's names.

@@ -21,7 +21,8 @@ pub mod sys;
 pub mod view;
 
 pub use agent::{
-    Agent, AgentConfig, DEFAULT_PIN_DIR, SOCK_PROGRAMS, SyncReport, list_pinned, remove_pins,
+    Agent, AgentConfig, DEFAULT_DRAIN_GRACE, DEFAULT_PIN_DIR, SOCK_PROGRAMS, SyncReport,
+    list_pinned, remove_pins,
 };
 pub use diff::{MapOp, diff};
 pub use error::{Error, Result};
@@ -29,5 +30,5 @@ pub use events::{EventReader, FlowRecord, Verdict};
 pub use kernel::{LbMaps, state_from_entries};
 pub use nodeport::NodePort;
 pub use object::{BUILD_STATUS, compiled};
-pub use state::{BackendEntry, LbState, PlanNotes, ServiceKey, ServiceState, SlotKey};
+pub use state::{BackendEntry, Draining, LbState, PlanNotes, ServiceKey, ServiceState, SlotKey};
 pub use view::{BackendView, ServiceView};

@@ -214,6 +214,52 @@ impl LbState {
     }
 }
 
+/// Graceful termination: a backend that leaves the plan stays in the backend
+/// map as *terminating* for a grace period. No slot or Maglev table names it,
+/// so it gets no new connections, but conntrack entries (north-south) that
+/// name it keep working until it is deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Draining {
+    until: BTreeMap<u32, std::time::Instant>,
+}
+
+impl Draining {
+    /// Adds to `next` the backends of `prev` that it dropped and whose grace
+    /// period (started the first time they were missing) has not ended.
+    pub fn retain(
+        &mut self,
+        prev: &LbState,
+        next: &mut LbState,
+        now: std::time::Instant,
+        grace: std::time::Duration,
+    ) {
+        for (&id, b) in &prev.backends {
+            if next.backends.contains_key(&id) {
+                self.until.remove(&id);
+                continue;
+            }
+            let until = *self.until.entry(id).or_insert(now + grace);
+            if now < until {
+                next.backends.insert(
+                    id,
+                    BackendEntry {
+                        state: crate::maps::BACKEND_TERMINATING,
+                        ..*b
+                    },
+                );
+            } else {
+                self.until.remove(&id);
+            }
+        }
+        self.until.retain(|id, _| next.backends.contains_key(id));
+    }
+
+    /// The earliest end of a grace period, if any backend is draining.
+    pub fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.until.values().min().copied()
+    }
+}
+
 /// The kernel's Maglev table for a service: slot → backend id, built by the
 /// shared `portico-maglev` crate over the backends' `ip:port` keys.
 pub fn maglev_table(backends: &[BackendEntry], ids: &[u32]) -> Option<Vec<u32>> {
@@ -325,6 +371,56 @@ pub(crate) mod tests {
         assert_eq!(addrs, vec!["10.0.0.1:1", "[fd00::5]:8080"]);
         let ids: Vec<u32> = s.backends.keys().copied().collect();
         assert_eq!(ids, vec![1, 2], "one id space for both families");
+    }
+
+    #[test]
+    fn removed_backends_drain_then_go() {
+        use std::time::{Duration, Instant};
+        let grace = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let (s1, _) = LbState::plan(
+            &LbState::default(),
+            &[frontend("10.96.0.1:80", &["10.0.0.1:1", "10.0.0.2:1"])],
+        );
+        let mut draining = Draining::default();
+        let (mut s2, _) = LbState::plan(&s1, &[frontend("10.96.0.1:80", &["10.0.0.1:1"])]);
+        draining.retain(&s1, &mut s2, t0, grace);
+        let gone = s2.backends[&2];
+        assert_eq!(gone.state, crate::maps::BACKEND_TERMINATING);
+        assert_eq!(s2.services.values().next().unwrap().backend_ids, vec![1]);
+        assert_eq!(draining.next_deadline(), Some(t0 + grace));
+
+        // The diff only flips its state; no slot names it.
+        let ops = crate::diff::diff(&s1, &s2);
+        assert!(ops.contains(&crate::diff::MapOp::UpsertBackend {
+            id: 2,
+            backend: gone
+        }));
+        assert!(
+            !ops.iter()
+                .any(|op| matches!(op, crate::diff::MapOp::DeleteBackend { .. }))
+        );
+
+        // Still draining before the deadline, deleted after it.
+        let (mut s3, _) = LbState::plan(&s2, &[frontend("10.96.0.1:80", &["10.0.0.1:1"])]);
+        draining.retain(&s2, &mut s3, t0 + Duration::from_secs(10), grace);
+        assert!(s3.backends.contains_key(&2));
+        let (mut s4, _) = LbState::plan(&s3, &[frontend("10.96.0.1:80", &["10.0.0.1:1"])]);
+        draining.retain(&s3, &mut s4, t0 + grace, grace);
+        assert!(!s4.backends.contains_key(&2));
+        assert_eq!(draining.next_deadline(), None);
+        assert!(
+            crate::diff::diff(&s3, &s4).contains(&crate::diff::MapOp::DeleteBackend {
+                id: 2,
+                backend: gone
+            })
+        );
+
+        // A zero grace deletes at once.
+        let mut none = Draining::default();
+        let (mut s5, _) = LbState::plan(&s1, &[frontend("10.96.0.1:80", &["10.0.0.1:1"])]);
+        none.retain(&s1, &mut s5, t0, Duration::ZERO);
+        assert!(!s5.backends.contains_key(&2));
     }
 
     #[test]

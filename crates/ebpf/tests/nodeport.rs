@@ -225,8 +225,20 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
         .and_then(|s| s.split_once('@'))
         .map(|(n, _)| n.to_string())
         .expect("connected line");
-    let kept = if name == "pod1" { 0 } else { 1 };
-    agent.sync(&[service(&[pod(kept), pod(2)])]).expect("sync");
+    // The held pod leaves the Service (terminating): its established flow
+    // drains through conntrack while new flows avoid it.
+    let (held_pod, other_pod) = if name == "pod1" { (0, 1) } else { (1, 0) };
+    agent
+        .sync(&[service(&[pod(other_pod), pod(2)])])
+        .expect("sync");
+    let listed = portico_ebpf::list_pinned(&env.pin_dir).expect("pinned maps");
+    assert!(
+        listed[0]
+            .backends
+            .iter()
+            .all(|b| b.address != pod(held_pod)),
+        "{listed:?}"
+    );
     held.stdin
         .take()
         .expect("stdin")
@@ -236,16 +248,14 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
     assert_eq!(echoed, "echo still-alive");
     assert!(held.wait().expect("exit").success());
 
-    // New flows use the new set only.
+    // New flows use the new set only: never the terminating pod.
     let lines = common::collect(spawn_in_netns(
         &topo.client,
         &format!("tcp {vip} 30"),
         Stdio::null(),
     ));
-    let other = if kept == 0 { "pod2" } else { "pod1" };
-    assert!(
-        lines.iter().all(|l| !l.contains(&format!(" {other}@"))),
-        "{lines:?}"
-    );
+    assert_eq!(lines.len(), 30);
+    let gone = format!(" pod{}@", held_pod + 1);
+    assert!(lines.iter().all(|l| !l.contains(&gone)), "{lines:?}");
     assert!(lines.iter().any(|l| l.contains(" pod3@")), "{lines:?}");
 }

@@ -69,6 +69,7 @@ impl Env {
         AgentConfig {
             cgroup: Some(self.cgroup.clone()),
             pin_dir: self.pin_dir.clone(),
+            drain_grace: std::time::Duration::from_secs(30),
         }
     }
 

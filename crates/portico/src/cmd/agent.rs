@@ -26,6 +26,10 @@ pub struct BpfArgs {
     /// every process of the host).
     #[arg(long, value_name = "DIR")]
     pub bpf_cgroup: Option<PathBuf>,
+    /// How long a removed backend keeps serving established flows
+    /// (terminating: no new connections).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub bpf_drain_grace: Duration,
 }
 
 impl BpfArgs {
@@ -33,6 +37,7 @@ impl BpfArgs {
         AgentConfig {
             cgroup: self.bpf_cgroup.clone(),
             pin_dir: self.bpf_pin_dir.clone(),
+            drain_grace: self.bpf_drain_grace,
         }
     }
 }
@@ -103,6 +108,20 @@ impl ServiceLoadBalancer {
         }
     }
 
+    /// When a draining backend is next due for deletion.
+    pub fn next_drain_deadline(&self) -> Option<std::time::Instant> {
+        self.agent.as_ref().and_then(Agent::next_drain_deadline)
+    }
+
+    /// Deletes backends whose grace period ended; failures are logged.
+    pub fn expire(&mut self) {
+        if let Some(agent) = self.agent.as_mut()
+            && let Err(e) = agent.expire()
+        {
+            tracing::error!(error = %e, "eBPF backend expiry failed");
+        }
+    }
+
     /// Detaches the programs (the pinned maps stay for the next start).
     pub fn shutdown(self) {
         if let Some(agent) = self.agent {
@@ -147,12 +166,18 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let options = Options::default();
     let mut state = states.borrow_and_update().clone();
+    let mut translate = true;
     loop {
-        let translated = crate::pipeline::translate(&state, &options);
-        lb.sync(&translated.output.ir.services);
+        if translate {
+            let translated = crate::pipeline::translate(&state, &options);
+            lb.sync(&translated.output.ir.services);
+            translate = false;
+        }
+        let drain_deadline = lb.next_drain_deadline();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = sigterm.recv() => break,
+            _ = sleep_until(drain_deadline) => lb.expire(),
             changed = states.changed() => {
                 if changed.is_err() {
                     tracing::error!("the configuration watch stopped; keeping the last services");
@@ -163,12 +188,21 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
                     break;
                 }
                 state = states.borrow_and_update().clone();
+                translate = true;
             }
         }
     }
     drop(north_south);
     lb.shutdown();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +222,10 @@ mod tests {
         let cli = Cli::parse_from(["portico"]);
         assert!(!cli.kpr.kube_proxy_replacement);
         assert_eq!(cli.kpr.bpf.bpf_pin_dir, PathBuf::from(DEFAULT_PIN_DIR));
+        assert_eq!(
+            cli.kpr.bpf.agent_config().drain_grace,
+            portico_ebpf::DEFAULT_DRAIN_GRACE
+        );
         let lb = ServiceLoadBalancer::start(&cli.kpr);
         assert!(!lb.is_on());
     }
