@@ -107,6 +107,32 @@ impl BindHandle {
         })
     }
 
+    /// Serves a UDP socket (see [`crate::udp`]).
+    pub fn spawn_udp(
+        socket: tokio::net::UdpSocket,
+        shared: Arc<BindShared>,
+    ) -> Result<BindHandle, Error> {
+        let local = socket.local_addr().map_err(|source| Error::Bind {
+            address: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        })?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (closed_tx, closed_rx) = oneshot::channel();
+        let task = tokio::spawn(crate::udp::serve(
+            socket,
+            Arc::clone(&shared),
+            stop_rx,
+            closed_tx,
+        ));
+        Ok(BindHandle {
+            local,
+            shared,
+            stop: stop_tx,
+            closed: closed_rx,
+            task,
+        })
+    }
+
     /// Stops accepting at once (the socket is closed when this returns) and
     /// drains open connections for up to `grace` in the background. The
     /// returned handle completes when the drain is over.

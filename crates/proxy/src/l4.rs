@@ -75,6 +75,11 @@ impl L4Table {
         }
     }
 
+    /// TCP and UDP: the backends of the first listener with a route.
+    pub fn stream_route(&self) -> Option<&BackendSet> {
+        self.tcp.as_ref()
+    }
+
     /// TLS passthrough: the backends for a server name (listener isolation:
     /// only the most specific matching listener's routes are considered).
     fn by_sni(&self, sni: &str) -> Option<(TlsMode, &BackendSet)> {

@@ -27,6 +27,7 @@ pub mod router;
 mod session;
 mod sni;
 mod tls;
+mod udp;
 mod upgrade;
 pub mod upstream;
 

@@ -30,7 +30,9 @@ pub(crate) struct Manager {
     clients: Clients,
     upstreams: Upstreams,
     /// Keyed by the IR address (which may say port 0).
-    binds: HashMap<SocketAddr, Bound>,
+    /// Keyed by the IR address (which may say port 0) and transport: TCP
+    /// and UDP may share an address.
+    binds: HashMap<BindKey, Bound>,
     /// Drains of removed binds still running.
     draining: Vec<JoinHandle<()>>,
 }
@@ -54,21 +56,17 @@ impl Manager {
 
         // Remove binds that are gone or changed protocol first, so their
         // addresses are free to bind again below.
-        let wanted: HashSet<(SocketAddr, BindProtocol)> = ir
+        let wanted: HashSet<(SocketAddr, BindProtocol)> =
+            ir.binds.iter().map(|b| (b.address, b.protocol)).collect();
+        let removed: Vec<BindKey> = self
             .binds
             .iter()
-            .filter(|b| served(b.protocol))
-            .map(|b| (b.address, b.protocol))
+            .filter(|(key, b)| !wanted.contains(&(key.0, b.protocol)))
+            .map(|(key, _)| *key)
             .collect();
-        let removed: Vec<SocketAddr> = self
-            .binds
-            .iter()
-            .filter(|(addr, b)| !wanted.contains(&(**addr, b.protocol)))
-            .map(|(addr, _)| *addr)
-            .collect();
-        for addr in removed {
-            if let Some(bound) = self.binds.remove(&addr) {
-                tracing::info!(address = %addr, "removing listener socket");
+        for key in removed {
+            if let Some(bound) = self.binds.remove(&key) {
+                tracing::info!(address = %key.0, "removing listener socket");
                 let drain = bound.handle.stop(self.config.drain_timeout).await;
                 self.draining.push(drain);
             }
@@ -77,18 +75,16 @@ impl Manager {
         let mut states = Vec::new();
         let mut seen = HashSet::new();
         for b in &ir.binds {
-            if !seen.insert(b.address) {
+            if !seen.insert(key(b)) {
                 let error = format!("duplicate bind for {}", b.address);
                 report(&mut states, b, b.address, Some(&error), &[]);
                 continue;
             }
-            if !served(b.protocol) {
-                let error = Error::UnsupportedProtocol(b.protocol).to_string();
-                report(&mut states, b, b.address, Some(&error), &[]);
-                continue;
-            }
-            let l4 = matches!(b.protocol, BindProtocol::Tcp | BindProtocol::Tls)
-                .then(|| Arc::new(L4Table::compile(b, &self.upstreams)));
+            let l4 = matches!(
+                b.protocol,
+                BindProtocol::Tcp | BindProtocol::Tls | BindProtocol::Udp
+            )
+            .then(|| Arc::new(L4Table::compile(b, &self.upstreams)));
             let (tls, tls_failed) = match b.protocol {
                 BindProtocol::Https => {
                     let (table, failed) = TlsTable::build(b);
@@ -117,7 +113,7 @@ impl Manager {
                 }
                 _ => (None, Vec::new()),
             };
-            match self.binds.get(&b.address) {
+            match self.binds.get(&key(b)) {
                 Some(bound) => {
                     let local = bound.handle.local;
                     let table = RouteTable::compile(b, local.port(), &self.upstreams);
@@ -144,9 +140,20 @@ impl Manager {
         tls: Option<Arc<TlsTable>>,
         l4: Option<Arc<L4Table>>,
     ) -> Result<SocketAddr, Error> {
-        let listener = bind::listen(b.address)?;
-        let port = listener
-            .local_addr()
+        enum Socket {
+            Tcp(tokio::net::TcpListener),
+            Udp(tokio::net::UdpSocket),
+        }
+        let (socket, local) = if b.protocol == BindProtocol::Udp {
+            let s = crate::udp::listen(b.address)?;
+            let local = s.local_addr();
+            (Socket::Udp(s), local)
+        } else {
+            let s = bind::listen(b.address)?;
+            let local = s.local_addr();
+            (Socket::Tcp(s), local)
+        };
+        let port = local
             .map_err(|source| Error::Bind {
                 address: b.address,
                 source,
@@ -161,11 +168,14 @@ impl Manager {
             metrics: Arc::clone(&self.metrics),
             config: Arc::clone(&self.config),
         });
-        let handle = BindHandle::spawn(listener, shared)?;
+        let handle = match socket {
+            Socket::Tcp(l) => BindHandle::spawn(l, shared)?,
+            Socket::Udp(u) => BindHandle::spawn_udp(u, shared)?,
+        };
         let local = handle.local;
         tracing::info!(address = %b.address, %local, gateway = %b.gateway, protocol = ?b.protocol, listeners = b.listeners.len(), "listening");
         self.binds.insert(
-            b.address,
+            key(b),
             Bound {
                 protocol: b.protocol,
                 handle,
@@ -186,9 +196,11 @@ impl Manager {
     }
 }
 
-/// Whether the data plane serves this bind protocol yet.
-fn served(protocol: BindProtocol) -> bool {
-    !matches!(protocol, BindProtocol::Udp)
+/// Address and transport (true: UDP) of a bind.
+type BindKey = (SocketAddr, bool);
+
+fn key(b: &Bind) -> BindKey {
+    (b.address, b.protocol == BindProtocol::Udp)
 }
 
 /// One state per listener of `b`: `error` for all of them, or the

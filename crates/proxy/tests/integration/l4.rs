@@ -275,3 +275,82 @@ async fn tls_terminate_and_passthrough_share_a_port() {
     let mut pass = connect(pass_der, "pass.example.com").await;
     assert_eq!(read_line(&mut pass).await, "pass.example.com");
 }
+
+/// A UDP backend answering `<name>:<payload>`.
+async fn udp_backend(name: &'static str) -> SocketAddr {
+    let s = tokio::net::UdpSocket::bind(any_port()).await.unwrap();
+    let addr = s.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            let mut reply = format!("{name}:").into_bytes();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&reply, from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn udp_and_tcp_share_a_port() {
+    let u = udp_backend("udp-a").await;
+    let t = tcp_backend("tcp-a").await;
+    // One concrete port for both transports.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let l4 = |id: &str, protocol, cluster: &str| {
+        let route = L4Route {
+            route: ObjectRef::default(),
+            backends: vec![backend(cluster, 1)],
+        };
+        let mut b = bind(addr, vec![l4_listener(id, protocol, Some(route))]);
+        b.protocol = protocol;
+        b
+    };
+    let gw = Gateway::start(ir(
+        vec![
+            l4("gw/udp", BindProtocol::Udp, "u"),
+            l4("gw/tcp", BindProtocol::Tcp, "t"),
+        ],
+        vec![
+            cluster("u", vec![endpoint(u)]),
+            cluster("t", vec![endpoint(t)]),
+        ],
+    ))
+    .await;
+    assert_eq!(gw.report.listener("gw/udp").unwrap().address, addr);
+
+    let client = tokio::net::UdpSocket::bind(any_port()).await.unwrap();
+    let mut buf = [0u8; 2048];
+    for msg in ["one", "two"] {
+        client.send_to(msg.as_bytes(), addr).await.unwrap();
+        let (n, from) = tokio::time::timeout(DEADLINE, client.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(from, addr, "replies come from the listener address");
+        assert_eq!(&buf[..n], format!("udp-a:{msg}").as_bytes());
+    }
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "tcp-a");
+
+    // Removing the UDP bind leaves the TCP one serving.
+    let route = L4Route {
+        route: ObjectRef::default(),
+        backends: vec![backend("t", 1)],
+    };
+    let mut tcp_only = bind(
+        addr,
+        vec![l4_listener("gw/tcp", BindProtocol::Tcp, Some(route))],
+    );
+    tcp_only.protocol = BindProtocol::Tcp;
+    gw.proxy
+        .apply(ir(vec![tcp_only], vec![cluster("t", vec![endpoint(t)])]))
+        .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "tcp-a");
+}

@@ -195,22 +195,6 @@ async fn bind_failure_is_reported_and_other_listeners_serve() {
 }
 
 #[tokio::test]
-async fn unimplemented_protocols_are_reported_not_bound() {
-    let mut b = bind(any_port(), vec![listener("gw/tls", None, vec![])]);
-    b.protocol = portico_ir::BindProtocol::Udp;
-    let proxy = Proxy::new(ProxyConfig::default());
-    let report = proxy.apply(ir(vec![b], vec![])).await;
-    let state = report.listener("gw/tls").unwrap();
-    assert!(
-        state
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("not implemented")),
-        "{state:?}"
-    );
-}
-
-#[tokio::test]
 async fn endpoint_updates_keep_serving() {
     let a = Echo::start("a").await;
     let b = Echo::start("b").await;
