@@ -387,3 +387,27 @@ async fn server_status_and_nodes() {
     assert_eq!(nodes[0].seen_flows, 5);
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn dropping_the_server_stops_it() {
+    let ring = FlowRing::new(RingConfig::default()).expect("ring");
+    let server = start(&ring).await;
+    let addr = server.local_addr();
+    let mut c = client(addr).await;
+    c.server_status(ServerStatusRequest {})
+        .await
+        .expect("status while running");
+    drop(server);
+    // The listener closes once the server task has stopped.
+    let closed = tokio::time::timeout(DEADLINE, async {
+        let mut poll = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            poll.tick().await;
+            if tokio::net::TcpStream::connect(addr).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "listener still accepting after drop");
+}

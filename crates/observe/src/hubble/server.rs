@@ -210,12 +210,19 @@ impl Observer for ObserverService {
     }
 }
 
-/// A running Hubble server.
+/// A running Hubble server. Dropping it stops the server in the
+/// background; [`HubbleServer::shutdown`] also waits for it.
 #[derive(Debug)]
 pub struct HubbleServer {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<Result<(), Error>>,
+    task: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl Drop for HubbleServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
 }
 
 impl HubbleServer {
@@ -225,9 +232,12 @@ impl HubbleServer {
     }
 
     /// Ends follow streams, stops accepting and waits for the server task.
-    pub async fn shutdown(self) -> Result<(), Error> {
+    pub async fn shutdown(mut self) -> Result<(), Error> {
         let _ = self.shutdown.send(true);
-        match self.task.await {
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        match task.await {
             Ok(result) => result,
             Err(join) => {
                 tracing::warn!(error = %join, "Hubble server task failed");
@@ -268,6 +278,6 @@ pub fn serve(
     Ok(HubbleServer {
         local_addr,
         shutdown: tx,
-        task,
+        task: Some(task),
     })
 }
