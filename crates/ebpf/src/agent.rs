@@ -101,6 +101,7 @@ impl Agent {
             path: cgroup.clone(),
             source,
         })?;
+        crate::pins::drop_incompatible(&config.pin_dir)?;
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(&config.pin_dir)
             .load(bytes)
@@ -261,10 +262,7 @@ pub fn list_pinned(pin_dir: &Path) -> Result<Vec<ServiceView>> {
 
 /// Deletes the pinned maps under `pin_dir` (and the directory if empty).
 pub fn remove_pins(pin_dir: &Path) -> Result<()> {
-    let all = crate::maps::ALL_MAPS
-        .iter()
-        .chain(&[crate::nodeport::MAP_CT4, crate::nodeport::MAP_CT4_REVERSE]);
-    for name in all {
+    for (name, _, _) in crate::pins::PINNED_LAYOUT {
         match std::fs::remove_file(pin_dir.join(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

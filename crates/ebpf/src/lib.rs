@@ -16,6 +16,7 @@ mod kernel;
 pub mod maps;
 pub mod nodeport;
 mod object;
+pub mod pins;
 pub mod state;
 pub mod sys;
 pub mod view;

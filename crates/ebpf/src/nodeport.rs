@@ -32,6 +32,7 @@ impl NodePort {
         sys::ensure_bpffs(pin_dir)?;
         std::fs::create_dir_all(pin_dir)
             .map_err(|e| Error::io(format!("creating pin directory {}", pin_dir.display()), e))?;
+        crate::pins::drop_incompatible(pin_dir)?;
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(pin_dir)
             .load(bytes)

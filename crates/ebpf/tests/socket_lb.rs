@@ -275,3 +275,41 @@ fn ipv6_tcp_and_udp_through_the_vip() {
         );
     }
 }
+
+/// A map pinned by an older build with another layout is replaced, not
+/// reused with the wrong sizes.
+#[test]
+fn stale_pinned_map_of_another_layout_is_recreated() {
+    let Some(env) = Env::new("stale") else { return };
+    // Can this kernel run the agent at all? (Skips otherwise.)
+    let Some(probe) = env.agent() else { return };
+    probe.shutdown();
+    portico_ebpf::remove_pins(&env.pin_dir).expect("clean pins");
+    std::fs::create_dir_all(&env.pin_dir).expect("pin dir");
+    let stale = env.pin_dir.join("portico_lb4_services");
+    let made = std::process::Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(&stale)
+        .args([
+            "type", "hash", "key", "4", "value", "4", "entries", "1", "name", "stale",
+        ])
+        .status();
+    match made {
+        Ok(s) if s.success() => {}
+        other => {
+            println!("SKIP stale_pinned_map_of_another_layout_is_recreated: bpftool: {other:?}");
+            return;
+        }
+    }
+    let mut agent =
+        portico_ebpf::Agent::start(env.config()).expect("agent starts over a stale pin");
+    let backend = tcp_backend("fresh");
+    let vip = vip(8009);
+    agent
+        .sync(&[frontend(vip, L4Protocol::Tcp, &[backend])])
+        .expect("sync into the recreated map");
+    let info = aya::maps::MapInfo::from_pin(&stale).expect("pinned again");
+    assert_eq!((info.key_size(), info.value_size()), (12, 16));
+    let seen = hits(&env.client(&format!("tcp {vip} 3")), vip);
+    assert_eq!(seen.get("fresh"), Some(&3));
+}
