@@ -41,6 +41,12 @@ pub enum Error {
     },
     #[error("flow ring capacity {0} is not a power of two minus one (1, 3, 7, ..., 4095)")]
     InvalidRingCapacity(usize),
+    #[error("binding the Hubble observer API to {addr}: {source}")]
+    HubbleBind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading the Hubble server address: {0}")]
     HubbleAddr(#[source] std::io::Error),
     #[error("serving the Hubble observer API: {0}")]

@@ -411,3 +411,23 @@ async fn dropping_the_server_stops_it() {
     .await;
     assert!(closed.is_ok(), "listener still accepting after drop");
 }
+
+#[tokio::test]
+async fn bind_reports_an_address_in_use() {
+    let ring = FlowRing::new(RingConfig::default()).expect("ring");
+    let taken = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let err = portico_observe::hubble::bind(addr, ring.clone(), ServerOptions::default())
+        .await
+        .expect_err("address in use");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    let free = portico_observe::hubble::bind(
+        "127.0.0.1:0".parse().expect("addr"),
+        ring,
+        ServerOptions::default(),
+    )
+    .await
+    .expect("bind port 0");
+    assert_ne!(free.local_addr().port(), 0);
+    free.shutdown().await.expect("shutdown");
+}

@@ -247,6 +247,19 @@ impl HubbleServer {
     }
 }
 
+/// Binds `addr` and serves the Observer API for `ring` (what `portico run`
+/// does with `--hubble-addr`, default [`DEFAULT_ADDR`]).
+pub async fn bind(
+    addr: SocketAddr,
+    ring: FlowRing,
+    options: ServerOptions,
+) -> Result<HubbleServer, Error> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::HubbleBind { addr, source })?;
+    serve(listener, ring, options)
+}
+
 /// Serves the Observer API for `ring` on an already bound listener (bind
 /// [`DEFAULT_ADDR`] unless configured otherwise; port 0 in tests).
 pub fn serve(
