@@ -149,19 +149,27 @@ fn build_one(
     frontend_tls::apply_frontend(snapshot, gw, &mut evals);
     conflicts::detect(&mut evals, mixed_tls);
 
-    let gateway_blocker = match (&not_accepted, &addr.not_programmed) {
-        (Some(p), _) => Some(Problem::new(
+    // The Gateway's own listeners decide whether it is accepted; an
+    // unaccepted Gateway programs nothing, its ListenerSets included.
+    let accepted = match &not_accepted {
+        Some(p) => cond("Accepted", Some(p), "", "", generation),
+        None => listeners_accepted(&evals[..own].iter().collect::<Vec<_>>(), generation),
+    };
+    let gateway_accepted = accepted.is_true();
+    let gateway_blocker = if !gateway_accepted {
+        Some(Problem::new(
             "Invalid",
-            format!("the Gateway is not accepted: {}", p.message),
-        )),
-        (None, Some(p)) => Some(Problem::new(
+            format!("the Gateway is not accepted: {}", accepted.message),
+        ))
+    } else if let Some(p) = &addr.not_programmed {
+        Some(Problem::new(
             "Invalid",
             format!("the Gateway has no usable address: {}", p.message),
-        )),
-        (None, None) if addr.addresses.is_empty() => {
-            Some(Problem::new("Invalid", "the Gateway has no address"))
-        }
-        (None, None) => None,
+        ))
+    } else if addr.addresses.is_empty() {
+        Some(Problem::new("Invalid", "the Gateway has no address"))
+    } else {
+        None
     };
     if let Some(blocker) = &gateway_blocker {
         for l in &mut evals {
@@ -172,12 +180,7 @@ fn build_one(
     // ListenerSet statuses.
     let mut attached_sets = 0;
     for set in &sets {
-        let status = listener_set_status(
-            set,
-            &evals,
-            not_accepted.is_some(),
-            gateway_blocker.is_some(),
-        );
+        let status = listener_set_status(set, &evals, !gateway_accepted, gateway_blocker.is_some());
         if status.conditions.first().is_some_and(Condition::is_true) {
             attached_sets += 1;
         }
@@ -190,11 +193,6 @@ fn build_one(
     }
 
     // Gateway status.
-    let own_refs: Vec<&ListenerEval> = evals[..own].iter().collect();
-    let accepted = match &not_accepted {
-        Some(p) => cond("Accepted", Some(p), "", "", generation),
-        None => listeners_accepted(&own_refs, generation),
-    };
     let programmed = if !accepted.is_true() {
         Condition::new(
             "Programmed",
@@ -237,19 +235,18 @@ fn build_one(
     }
     let status = GatewayStatus {
         // An unaccepted Gateway serves nothing, so it claims no address.
-        addresses: if not_accepted.is_none() {
+        addresses: if gateway_accepted {
             report::addresses(&addr.addresses)
         } else {
             Vec::new()
         },
         conditions,
-        listeners: own_refs.iter().map(|l| listener_status(l)).collect(),
+        listeners: evals[..own].iter().map(listener_status).collect(),
         attached_listener_sets: (listener_sets::gateway_allows_any(gw) || !sets.is_empty())
             .then_some(attached_sets),
     };
     statuses.insert("Gateway", &namespace, &name, ObjectStatus::Gateway(status));
 
-    let gateway_accepted = not_accepted.is_none();
     GatewayCtx {
         namespace,
         name,
