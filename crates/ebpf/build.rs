@@ -1,8 +1,10 @@
 //! Compiles the C programs under `bpf/` with clang (`-target bpf`).
 //!
-//! A machine without clang still builds Portico: the object is replaced by an
-//! empty file, a cargo warning says so, and the agent reports at run time that
-//! the eBPF programs were not compiled.
+//! A machine without clang (or without the kernel/libbpf headers) still builds
+//! Portico: the object is replaced by an empty file, a cargo warning says so,
+//! and the agent reports at run time that the eBPF programs were not compiled.
+//! A genuine compile error in the C code, with the tools present, fails the
+//! build: it must not turn into silently skipped tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,10 +62,14 @@ fn compile(clang: &str, src: &Path, obj: &Path) -> Result<(), String> {
         Err(e) => Err(format!("cannot run {clang}: {e}")),
         Ok(o) if o.status.success() => Ok(()),
         Ok(o) => {
-            for line in String::from_utf8_lossy(&o.stderr).lines() {
-                println!("cargo:warning={line}");
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            if stderr.contains("file not found") {
+                for line in stderr.lines().take(3) {
+                    println!("cargo:warning={line}");
+                }
+                return Err("headers missing (install libbpf-dev)".to_string());
             }
-            Err(format!("{clang} failed ({})", o.status))
+            panic!("{clang} failed on {} ({}):\n{stderr}", src.display(), o.status);
         }
     }
 }

@@ -138,6 +138,7 @@ struct lb_affinity_value {
 #define LB_HOOK_SENDMSG4 2
 #define LB_HOOK_CONNECT6 3
 #define LB_HOOK_SENDMSG6 4
+#define LB_HOOK_TC_INGRESS 5
 
 /* One service lookup that hit a frontend: translated to a backend or refused.
  * IPv4 addresses sit in the first 4 bytes of the address fields. */
@@ -157,6 +158,10 @@ struct lb_event {
 	__u8 reason;
 	__u8 family;
 	__u8 pad;
+	/* The client, when known (north-south); zero for the socket hooks. */
+	__u32 saddr[4];
+	__be16 sport;
+	__u8 pad2[6];
 };
 
 struct lb_maglev {

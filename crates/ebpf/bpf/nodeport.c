@@ -116,6 +116,30 @@ static __always_inline int rewrite(struct __sk_buff *skb, __u32 addr_off, __u32 
 	return 0;
 }
 
+static __always_inline void emit(const struct ct4_key *ct, __u16 rev_nat_id, __u32 backend_id,
+				 const struct lb4_backend *be, __u8 reason)
+{
+	struct lb_event ev = {
+		.ts_ns = bpf_ktime_get_ns(),
+		.vport = ct->dport,
+		.backend_id = backend_id,
+		.rev_nat_id = rev_nat_id,
+		.proto = ct->proto,
+		.hook = LB_HOOK_TC_INGRESS,
+		.verdict = reason == LB_DROP_NONE ? LB_EVENT_TRANSLATED : LB_EVENT_DROPPED,
+		.reason = reason,
+		.family = LB_FAMILY_V4,
+		.sport = ct->sport,
+	};
+	ev.vip[0] = ct->daddr;
+	ev.saddr[0] = ct->saddr;
+	if (be) {
+		ev.backend_address[0] = be->address;
+		ev.backend_port = be->port;
+	}
+	bpf_ringbuf_output(&portico_lb_events, &ev, sizeof(ev), 0);
+}
+
 SEC("classifier")
 int portico_nodeport_ingress(struct __sk_buff *skb)
 {
@@ -150,8 +174,10 @@ int portico_nodeport_ingress(struct __sk_buff *skb)
 		svc = bpf_map_lookup_elem(&portico_lb4_services, &skey);
 		if (!svc)
 			return TC_ACT_OK;
-		if (svc->count == 0)
+		if (svc->count == 0) {
+			emit(&ct, svc->rev_nat_id, 0, NULL, LB_DROP_NO_BACKENDS);
 			return TC_ACT_SHOT;
+		}
 		fresh.rev_nat_id = svc->rev_nat_id;
 		id = 0;
 		if (svc->algorithm == LB_ALG_MAGLEV) {
@@ -171,8 +197,12 @@ int portico_nodeport_ingress(struct __sk_buff *skb)
 			id = slot ? slot->backend_id : 0;
 		}
 		be = id ? bpf_map_lookup_elem(&portico_lb4_backends, &id) : NULL;
-		if (!be)
+		if (!be) {
+			emit(&ct, fresh.rev_nat_id, id, NULL, LB_DROP_BACKEND_MISSING);
 			return TC_ACT_SHOT;
+		}
+		/* One trace event per new flow (established ones hit conntrack). */
+		emit(&ct, fresh.rev_nat_id, id, be, LB_DROP_NONE);
 		fresh.backend_id = id;
 		bpf_map_update_elem(&portico_ct4, &ct, &fresh, BPF_ANY);
 	}

@@ -1,5 +1,5 @@
 //! Trace and drop events of the socket load balancer (`struct lb_event` in
-//! `bpf/lb.h`, 72 bytes through the `portico_lb_events` ring buffer), turned
+//! `bpf/lb.h`, 96 bytes through the `portico_lb_events` ring buffer), turned
 //! into flow records for the observer.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -12,7 +12,7 @@ use crate::view::proto_name;
 
 pub const MAP_EVENTS: &str = "portico_lb_events";
 /// `sizeof(struct lb_event)`.
-pub const EVENT_SIZE: usize = 72;
+pub const EVENT_SIZE: usize = 96;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Verdict {
@@ -37,6 +37,8 @@ pub enum Hook {
     Sendmsg4,
     Connect6,
     Sendmsg6,
+    /// North-south: tc ingress of an external interface.
+    TcIngress,
     Unknown(u8),
 }
 
@@ -49,6 +51,9 @@ pub struct FlowRecord {
     pub socket_cookie: u64,
     pub netns_cookie: u64,
     pub hook: Hook,
+    /// The client (north-south flows; the socket hooks run before the
+    /// source address exists).
+    pub source: Option<SocketAddr>,
     pub protocol: &'static str,
     pub verdict: Verdict,
     pub drop_reason: Option<DropReason>,
@@ -127,8 +132,10 @@ impl FlowRecord {
                 2 => Hook::Sendmsg4,
                 3 => Hook::Connect6,
                 4 => Hook::Sendmsg6,
+                5 => Hook::TcIngress,
                 h => Hook::Unknown(h),
             },
+            source: Some(addr_at(b, v6, 72, 88)).filter(|a| a.port() != 0),
             verdict,
             drop_reason,
         })
@@ -199,8 +206,13 @@ mod tests {
         b.extend_from_slice(&8080u16.to_be_bytes());
         b.extend_from_slice(&3u32.to_ne_bytes());
         b.extend_from_slice(&9u16.to_ne_bytes());
-        let hook = if family == 6 { 3 } else { 1 };
+        let hook = if family == 6 { 3 } else { 5 };
         b.extend_from_slice(&[6, hook, verdict, reason, family, 0]);
+        let mut client = [0u8; 16];
+        client[..4].copy_from_slice(&[10, 214, 0, 2]);
+        b.extend_from_slice(&client);
+        b.extend_from_slice(&(if family == 6 { 0u16 } else { 40000 }).to_be_bytes());
+        b.extend_from_slice(&[0; 6]);
         assert_eq!(b.len(), EVENT_SIZE);
         b
     }
@@ -215,6 +227,7 @@ mod tests {
         assert_eq!(t.service.to_string(), "[fd00::1]:80");
         assert_eq!(t.backend.unwrap().to_string(), "[fd00::2]:8080");
         assert_eq!(t.hook, Hook::Connect6);
+        assert_eq!(t.source, None, "socket hooks know no source");
     }
 
     #[test]
@@ -225,7 +238,8 @@ mod tests {
         assert_eq!(t.service.to_string(), "127.200.0.1:80");
         assert_eq!(t.backend.unwrap().to_string(), "127.0.0.1:8080");
         assert_eq!((t.backend_id, t.service_id), (3, 9));
-        assert_eq!((t.protocol, t.hook), ("TCP", Hook::Connect4));
+        assert_eq!((t.protocol, t.hook), ("TCP", Hook::TcIngress));
+        assert_eq!(t.source.unwrap().to_string(), "10.214.0.2:40000");
         assert_eq!(
             (t.monotonic_ns, t.socket_cookie, t.netns_cookie),
             (7, 42, 4096)

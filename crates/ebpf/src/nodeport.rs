@@ -5,10 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use aya::maps::RingBuf;
 use aya::programs::{SchedClassifier, TcAttachType};
 use aya::{Ebpf, EbpfLoader};
 
 use crate::error::{Error, Result};
+use crate::events::{EventReader, MAP_EVENTS};
 use crate::{object, sys};
 
 pub const INGRESS_PROGRAM: &str = "portico_nodeport_ingress";
@@ -20,6 +22,7 @@ pub const MAP_CT4_REVERSE: &str = "portico_ct4_reverse";
 pub struct NodePort {
     _ebpf: Ebpf,
     interface: String,
+    events: Option<EventReader>,
 }
 
 impl NodePort {
@@ -66,11 +69,24 @@ impl NodePort {
                     source: Box::new(e),
                 })?;
         }
+        let events = ebpf
+            .take_map(MAP_EVENTS)
+            .ok_or(Error::MissingMap {
+                map: MAP_EVENTS,
+                dir: PathBuf::new(),
+            })
+            .and_then(|m| RingBuf::try_from(m).map_err(|e| Error::map(MAP_EVENTS, e)))?;
         tracing::info!(interface, pin_dir = %pin_dir.display(), "tc north-south load balancer attached");
         Ok(NodePort {
             _ebpf: ebpf,
             interface: interface.to_string(),
+            events: Some(EventReader::new(events)),
         })
+    }
+
+    /// Flow records of new north-south flows and drops (once).
+    pub fn take_events(&mut self) -> Option<EventReader> {
+        self.events.take()
     }
 
     pub fn interface(&self) -> &str {

@@ -183,7 +183,7 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
     let node_ns = Path::new("/var/run/netns").join(&topo.node);
     let attached = portico_ebpf::sys::in_netns(&node_ns, || NodePort::attach(&env.pin_dir, "ext0"))
         .expect("enter node namespace");
-    let _tc = match attached {
+    let mut tc = match attached {
         Ok(tc) => tc,
         Err(e @ (portico_ebpf::Error::Load { .. } | portico_ebpf::Error::Program { .. })) => {
             println!("SKIP: kernel refused the tc programs: {e}");
@@ -192,6 +192,7 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
         Err(e) => panic!("attach tc: {e}"),
     };
 
+    let mut events = tc.take_events().expect("event reader");
     // Many flows spread over both pods; the pods see the client's address.
     let lines = common::collect(spawn_in_netns(
         &topo.client,
@@ -213,6 +214,21 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
     }
     assert_eq!(hits.len(), 2, "{hits:?}");
     assert!(!hits.contains_key("pod3"));
+    // One flow record per new flow, with the client's 5-tuple.
+    let records = events.drain(1000);
+    assert_eq!(records.len(), 40, "{records:?}");
+    for r in &records {
+        assert_eq!(r.hook, portico_ebpf::events::Hook::TcIngress);
+        assert_eq!(r.service, vip);
+        assert_eq!(
+            r.source.map(|s| s.ip().to_string()).as_deref(),
+            Some("10.214.0.2")
+        );
+        assert!(
+            r.backend.is_some_and(|b| b == pod(0) || b == pod(1)),
+            "{r:?}"
+        );
+    }
 
     // An established flow keeps its pod while the backend set changes
     // (a new Maglev table), through conntrack.
