@@ -88,6 +88,10 @@ const FLAGS: &[(&str, Field, Sides)] = &[
 /// Short spellings: `-n` namespace, `-l` label, `-t` type.
 const SHORT: &[(char, &str)] = &[('n', "namespace"), ('l', "label"), ('t', "type")];
 
+/// Non-filter short flags that take a value (`-o json`), so their value is
+/// not mistaken for a flag.
+const OTHER_VALUE_SHORTS: &[char] = &['o'];
+
 /// The long names of every filter flag (for a CLI to cross-check).
 pub fn filter_flag_names() -> impl Iterator<Item = &'static str> {
     FLAGS.iter().map(|(n, _, _)| *n)
@@ -104,8 +108,8 @@ pub struct FlagUse {
 }
 
 /// Finds filter flags (`--name value`, `--name=value`, `-n value`,
-/// `-nvalue`) and `--not` in `args`, in order. Other arguments are skipped;
-/// a `--` ends the scan.
+/// `-nvalue`, `-fn value`) and `--not` in `args`, in order. Other arguments
+/// are skipped; a `--` ends the scan.
 pub fn scan<I, S>(args: I) -> Result<Vec<FlagUse>, Error>
 where
     I: IntoIterator<Item = S>,
@@ -131,14 +135,27 @@ where
                 None => (long.to_owned(), None),
             }
         } else if let Some(short) = arg.strip_prefix('-') {
-            let mut chars = short.chars();
-            let Some(c) = chars.next() else { continue };
-            let Some((_, long)) = SHORT.iter().find(|(s, _)| *s == c) else {
-                continue;
-            };
-            let rest: String = chars.collect();
-            let rest = rest.strip_prefix('=').map(str::to_owned).unwrap_or(rest);
-            ((*long).to_owned(), (!rest.is_empty()).then_some(rest))
+            // A cluster like `-fn shop` or `-ftl7`: switches, then at most
+            // one flag taking a value (the rest of the cluster or the next
+            // argument).
+            let mut found = None;
+            for (at, c) in short.char_indices() {
+                let rest = &short[at + c.len_utf8()..];
+                let rest = rest.strip_prefix('=').unwrap_or(rest);
+                let inline = (!rest.is_empty()).then(|| rest.to_owned());
+                if let Some((_, long)) = SHORT.iter().find(|(s, _)| *s == c) {
+                    found = Some(((*long).to_owned(), inline));
+                    break;
+                }
+                if OTHER_VALUE_SHORTS.contains(&c) {
+                    if inline.is_none() {
+                        i += 1; // skip its separate value
+                    }
+                    break;
+                }
+            }
+            let Some(found) = found else { continue };
+            found
         } else {
             continue;
         };
@@ -415,6 +432,19 @@ mod tests {
                 ("type", "l7", false),
                 ("http-status", "5+", false),
             ]
+        );
+    }
+
+    #[test]
+    fn short_clusters() {
+        let uses = scan(args("-fn shop -ftl7 -fo json -l app=web -ojson")).expect("valid");
+        let got: Vec<(&str, &str)> = uses
+            .iter()
+            .map(|u| (u.name.as_str(), u.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("namespace", "shop"), ("type", "l7"), ("label", "app=web")]
         );
     }
 
