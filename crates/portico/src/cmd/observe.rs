@@ -347,6 +347,15 @@ mod tests {
     }
 
     #[test]
+    fn clustered_short_flags() {
+        let r = request("-fn shop -o json").expect("valid");
+        assert!(r.follow);
+        assert_eq!(r.whitelist.len(), 2, "namespace matches either side");
+        assert_eq!(r.whitelist[0].source_pod, vec!["shop/"]);
+        assert_eq!(r.whitelist[1].destination_pod, vec!["shop/"]);
+    }
+
+    #[test]
     fn bad_filters_fail_before_connecting() {
         for bad in [
             "--verdict ALLOWED",
