@@ -216,6 +216,7 @@ impl DirSource {
         let mut extra = Vec::new();
         let mut index: HashMap<ObjectKey, usize> = HashMap::new();
         let mut skipped = Vec::new();
+        let mut warnings = Vec::new();
         let mut stale_files = Vec::new();
         for (path, cache) in &self.files {
             errors.extend(cache.current.errors.iter().cloned().map(Error::Load));
@@ -223,6 +224,7 @@ impl DirSource {
                 stale_files.push(path.clone());
             }
             skipped.extend(cache.good.skipped.iter().cloned());
+            warnings.extend(cache.good.warnings.iter().cloned());
             for (doc, content) in cache.good.documents.iter().zip(&cache.contents) {
                 let key = doc.object.key();
                 let sourced = SourcedObject {
@@ -288,6 +290,7 @@ impl DirSource {
             files: self.files.keys().cloned().collect(),
             objects,
             errors,
+            warnings,
             skipped,
             stale_files,
         }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use portico_model::{Location, Object, Snapshot};
+use portico_model::{LoadWarning, Location, Object, Snapshot};
 
 use crate::Error;
 
@@ -29,6 +29,8 @@ pub struct DirState {
     pub objects: Vec<SourcedObject>,
     /// Every problem found (located when it is in a file).
     pub errors: Vec<Error>,
+    /// Warnings about objects that loaded (e.g. a deprecated apiVersion).
+    pub warnings: Vec<LoadWarning>,
     /// Documents of kinds Portico does not read (kind, location).
     pub skipped: Vec<(String, Location)>,
     /// Files whose current text is not valid YAML, whose objects are those of
@@ -61,6 +63,7 @@ impl DirState {
     pub(crate) fn same_content(&self, other: &DirState) -> bool {
         self.objects == other.objects
             && self.skipped == other.skipped
+            && self.warnings == other.warnings
             && self.stale_files == other.stale_files
             && self.errors.len() == other.errors.len()
             && self

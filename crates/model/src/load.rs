@@ -108,11 +108,24 @@ fn subject(kind: Option<&str>, name: Option<&str>) -> String {
     }
 }
 
+/// Something worth telling that does not stop a document from loading (the
+/// API server's warnings, e.g. a deprecated apiVersion).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {}{message}", subject(.kind.as_deref(), .name.as_deref()))]
+pub struct LoadWarning {
+    pub location: Location,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub message: String,
+}
+
 /// The result of loading one file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Loaded {
     pub documents: Vec<Document>,
     pub errors: Vec<LoadError>,
+    /// Documents that loaded with a warning (they are in `documents` too).
+    pub warnings: Vec<LoadWarning>,
     /// Documents of kinds Portico does not use (kind, location).
     pub skipped: Vec<(String, Location)>,
 }
@@ -366,6 +379,14 @@ impl Cx<'_> {
                     return;
                 }
                 merge_string_data(&mut object);
+                if let Some(message) = info.deprecation(version) {
+                    out.warnings.push(LoadWarning {
+                        location: self.locate(index, "/apiVersion"),
+                        kind: Some(kind.clone()),
+                        name,
+                        message,
+                    });
+                }
                 out.documents.push(Document {
                     object,
                     location: root,

@@ -254,3 +254,15 @@ fn skipped_kinds_are_counted() {
     assert_eq!(state.skipped_kinds().get("Deployment"), Some(&2));
     assert!(state.snapshot().is_empty());
 }
+
+#[test]
+fn warnings_of_served_objects_are_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tcp = "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata:\n  name: t\nspec:\n  rules:\n  - backendRefs:\n    - {name: s, port: 9}\n";
+    write(dir.path(), "a.yaml", tcp);
+    let state = load_dir(dir.path()).expect("loads");
+    assert!(state.is_clean(), "{:?}", state.errors);
+    assert_eq!(state.objects.len(), 1);
+    assert_eq!(state.warnings.len(), 1);
+    assert!(state.warnings[0].message.contains("deprecated"));
+}

@@ -19,6 +19,8 @@ pub(crate) struct KindInfo {
     /// Served versions, storage version first.
     pub(crate) versions: &'static [&'static str],
     pub(crate) namespaced: bool,
+    /// Served versions the CRD marks deprecated.
+    pub(crate) deprecated: &'static [&'static str],
     build: fn(Value) -> Result<Object, TypedError>,
 }
 
@@ -35,6 +37,17 @@ impl KindInfo {
             .map(|v| api_version(self.group, v))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The API server's warning for a deprecated served version.
+    pub(crate) fn deprecation(&self, version: &str) -> Option<String> {
+        self.deprecated.contains(&version).then(|| {
+            format!(
+                "{} {version} is deprecated and will be removed in a future release of the API; use {}",
+                self.kind,
+                self.storage_api_version()
+            )
+        })
     }
 
     /// Converts `value` (any served version, already checked) into the typed
@@ -86,11 +99,15 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, TypedError> {
 
 macro_rules! kind {
     ($kind:literal, $group:expr, [$($v:literal),+], $namespaced:expr, $variant:ident) => {
+        kind!($kind, $group, [$($v),+], $namespaced, $variant, deprecated [])
+    };
+    ($kind:literal, $group:expr, [$($v:literal),+], $namespaced:expr, $variant:ident, deprecated [$($d:literal),*]) => {
         KindInfo {
             kind: $kind,
             group: $group,
             versions: &[$($v),+],
             namespaced: $namespaced,
+            deprecated: &[$($d),*],
             build: |v| typed(v).map(|o| Object::$variant(Box::new(o))),
         }
     };
@@ -121,21 +138,24 @@ pub(crate) static KINDS: &[KindInfo] = &[
         GATEWAY_GROUP,
         ["v1", "v1alpha2", "v1alpha3"],
         true,
-        TlsRoute
+        TlsRoute,
+        deprecated["v1alpha2", "v1alpha3"]
     ),
     kind!(
         "TCPRoute",
         GATEWAY_GROUP,
         ["v1", "v1alpha2"],
         true,
-        TcpRoute
+        TcpRoute,
+        deprecated["v1alpha2"]
     ),
     kind!(
         "UDPRoute",
         GATEWAY_GROUP,
         ["v1", "v1alpha2"],
         true,
-        UdpRoute
+        UdpRoute,
+        deprecated["v1alpha2"]
     ),
     kind!(
         "ReferenceGrant",
@@ -149,7 +169,8 @@ pub(crate) static KINDS: &[KindInfo] = &[
         GATEWAY_GROUP,
         ["v1", "v1alpha3"],
         true,
-        BackendTlsPolicy
+        BackendTlsPolicy,
+        deprecated["v1alpha3"]
     ),
     kind!("Namespace", "", ["v1"], false, Namespace),
     kind!("Service", "", ["v1"], true, Service),

@@ -462,3 +462,29 @@ fn status_in_a_file_is_ignored() {
     };
     assert!(gw.status.is_none());
 }
+
+#[test]
+fn deprecated_versions_load_with_a_warning() {
+    let text = "\
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: UDPRoute
+metadata:
+  name: u
+spec:
+  rules:
+  - backendRefs:
+    - name: dns
+      port: 53
+";
+    let loaded = load(text);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.documents.len(), 1);
+    assert_eq!(loaded.warnings.len(), 1);
+    let warning = loaded.warnings[0].to_string();
+    assert_eq!(
+        warning,
+        "dir/test.yaml:1:13: UDPRoute default/u: UDPRoute v1alpha2 is deprecated and will be \
+         removed in a future release of the API; use gateway.networking.k8s.io/v1"
+    );
+    assert!(load(GATEWAY).warnings.is_empty());
+}
