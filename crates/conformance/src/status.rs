@@ -123,7 +123,7 @@ pub async fn gateway_conditions(
 #[derive(Clone, Debug)]
 pub struct ListenerExpect {
     pub name: &'static str,
-    /// Expected supported kinds (exact set; empty means must be empty).
+    /// Kinds that must be supported (a superset is fine; empty means must be empty).
     pub supported_kinds: &'static [&'static str],
     pub attached_routes: i64,
     pub conditions: &'static [Cond],
@@ -176,12 +176,18 @@ pub async fn gateway_listeners(
                 })
                 .unwrap_or_default();
             kinds.sort();
-            let mut want: Vec<String> = e.supported_kinds.iter().map(|s| s.to_string()).collect();
-            want.sort();
-            if kinds != want {
+            // Upstream: the expected kinds must all be present (extra kinds
+            // are fine), and an expected empty list means exactly empty.
+            let missing: Vec<&str> = e
+                .supported_kinds
+                .iter()
+                .copied()
+                .filter(|k| !kinds.iter().any(|g| g == k))
+                .collect();
+            if !missing.is_empty() || (e.supported_kinds.is_empty() && !kinds.is_empty()) {
                 return Err(format!(
-                    "listener {}: supportedKinds {kinds:?}, expected {want:?}",
-                    e.name
+                    "listener {}: supportedKinds {kinds:?}, expected {:?}",
+                    e.name, e.supported_kinds
                 ));
             }
             conditions_match(
@@ -288,7 +294,8 @@ pub async fn route_parents(
     .await
 }
 
-/// Waits until the route is accepted by (and resolved for) each Gateway.
+/// Waits until every parent entry of the route for each Gateway (one per
+/// parentRef, e.g. per sectionName) is Accepted and ResolvedRefs.
 pub async fn route_accepted(
     env: &Env,
     kind: &str,
@@ -296,9 +303,38 @@ pub async fn route_accepted(
     name: &str,
     gateways: &[(&'static str, &'static str)],
 ) -> Result<Value, Failure> {
-    let expected: Vec<ParentExpect> = gateways
-        .iter()
-        .map(|(ns, gw)| ParentExpect::gateway(ns, gw, ACCEPTED))
-        .collect();
-    route_parents(env, kind, namespace, name, &expected).await
+    eventually(env, kind, namespace, name, |route| {
+        let parents: Vec<Value> = route
+            .pointer("/status/parents")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (gw_ns, gw) in gateways {
+            let mine: Vec<&Value> = parents
+                .iter()
+                .filter(|p| {
+                    let r = p.get("parentRef").cloned().unwrap_or(Value::Null);
+                    p.get("controllerName").and_then(Value::as_str) == Some(CONTROLLER_NAME)
+                        && r.get("name").and_then(Value::as_str) == Some(gw)
+                        && r.get("namespace")
+                            .and_then(Value::as_str)
+                            .unwrap_or(namespace)
+                            == *gw_ns
+                })
+                .collect();
+            if mine.is_empty() {
+                return Err(format!("no parent status for Gateway {gw_ns}/{gw}"));
+            }
+            for p in mine {
+                conditions_match(
+                    p.get("conditions").unwrap_or(&Value::Null),
+                    ACCEPTED,
+                    generation(route),
+                )
+                .map_err(|why| format!("parent {gw_ns}/{gw}: {why}"))?;
+            }
+        }
+        Ok(())
+    })
+    .await
 }

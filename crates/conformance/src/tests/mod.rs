@@ -3,6 +3,7 @@
 //! and checks what the upstream test checks.
 
 mod httproute_basic;
+mod httproute_hostnames;
 
 use crate::ConformanceTest;
 
@@ -10,5 +11,6 @@ use crate::ConformanceTest;
 pub fn all() -> Vec<ConformanceTest> {
     let mut tests = Vec::new();
     tests.extend(httproute_basic::tests());
+    tests.extend(httproute_hostnames::tests());
     tests
 }
