@@ -21,7 +21,8 @@ pub struct Translated {
     pub objects: Vec<LoadedObject>,
     /// Object count per kind, every kind listed.
     pub counts: Vec<(&'static str, usize)>,
-    /// Problems of the source (load errors, unreadable files, duplicates).
+    /// Problems of the source: load errors, unreadable files, duplicates
+    /// (errors) and load warnings.
     pub source_problems: Vec<Problem>,
     /// Documents of kinds Portico does not use.
     pub skipped: Vec<(String, Location)>,
@@ -50,7 +51,12 @@ pub fn translate(dir: &DirState, options: &Options) -> Translated {
     Translated {
         objects: by_id.into_values().collect(),
         counts: snapshot.counts().to_vec(),
-        source_problems: dir.errors.iter().map(problems::source_error).collect(),
+        source_problems: dir
+            .errors
+            .iter()
+            .map(problems::source_error)
+            .chain(dir.warnings.iter().map(problems::load_warning))
+            .collect(),
         skipped: dir.skipped.clone(),
         output,
         elapsed,

@@ -2,7 +2,7 @@
 //! conditions, each with the location of its document. `portico check`
 //! prints them; the admin API serves them at `/api/problems`.
 
-use portico_model::{LoadError, Location};
+use portico_model::{LoadError, LoadWarning, Location};
 use portico_translate::{Condition, Statuses};
 use serde::Serialize;
 
@@ -93,6 +93,19 @@ pub fn source_error(e: &portico_file::Error) -> Problem {
         kind: None,
         name: None,
         message,
+    }
+}
+
+/// A document that loaded with a warning (e.g. a deprecated apiVersion).
+pub fn load_warning(w: &LoadWarning) -> Problem {
+    Problem {
+        severity: Severity::Warning,
+        file: Some(w.location.file.display().to_string()),
+        line: Some(w.location.line),
+        column: Some(w.location.column),
+        kind: w.kind.clone(),
+        name: w.name.clone(),
+        message: w.message.clone(),
     }
 }
 
@@ -242,6 +255,22 @@ mod tests {
         assert_eq!(
             load_error(&bare).to_string(),
             "dir/a.yaml:12:5: spec.listeners[0].port: invalid type"
+        );
+    }
+
+    #[test]
+    fn load_warnings_are_warnings() {
+        let w = LoadWarning {
+            location: loc(4),
+            kind: Some("ReferenceGrant".into()),
+            name: Some("default/g".into()),
+            message: "v1beta1 is deprecated".into(),
+        };
+        let p = load_warning(&w);
+        assert_eq!(p.severity, Severity::Warning);
+        assert_eq!(
+            p.to_string(),
+            "dir/gw.yaml:4:1: warning: ReferenceGrant default/g: v1beta1 is deprecated"
         );
     }
 

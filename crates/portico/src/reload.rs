@@ -61,7 +61,11 @@ impl Reloader {
         let listeners = feedback::apply(&mut statuses, &report);
         stamp(&mut statuses, &previous.statuses, &now_rfc3339());
 
-        let errors = translated.source_problems.len();
+        let errors = translated
+            .source_problems
+            .iter()
+            .filter(|p| p.severity == crate::problems::Severity::Error)
+            .count();
         self.metrics.record_reload(errors == 0);
         self.metrics.set_load_errors(errors);
         self.metrics

@@ -474,6 +474,17 @@ async fn check_reports_a_broken_file_with_its_location() {
         "{line}"
     );
     assert!(line.contains("HTTPRoute"), "{line}");
+
+    // A single file can be checked too.
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(dir.path().join("b-broken.yaml"))
+        .output()
+        .await
+        .expect("run check on a file");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("b-broken.yaml:6:"), "{stdout}");
 }
 
 #[tokio::test]

@@ -1,11 +1,12 @@
 //! `portico check DIR`: loads and translates a directory, prints every
 //! problem with its location, exits 1 if any is an error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use portico_file::{DirState, SourcedObject};
 use portico_translate::Options;
 
 use crate::pipeline;
@@ -14,13 +15,18 @@ use crate::state::State;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Directory of YAML files (searched recursively for *.yaml / *.yml).
+    /// Directory of YAML files (searched recursively for *.yaml / *.yml),
+    /// or a single YAML file.
     pub dir: PathBuf,
 }
 
 pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let dir = portico_file::load_dir(&args.dir)
-        .with_context(|| format!("loading {}", args.dir.display()))?;
+    let dir = if args.dir.is_file() {
+        load_file(&args.dir)?
+    } else {
+        portico_file::load_dir(&args.dir)
+            .with_context(|| format!("loading {}", args.dir.display()))?
+    };
     let translated = pipeline::translate(&dir, &Options::default());
     let objects = translated.objects.len();
     let state = State {
@@ -49,5 +55,33 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// One file as the directory source would read it.
+fn load_file(path: &Path) -> anyhow::Result<DirState> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let loaded = portico_model::load_str(path, &text);
+    Ok(DirState {
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        revision: 1,
+        files: vec![path.to_path_buf()],
+        objects: loaded
+            .documents
+            .into_iter()
+            .map(|d| SourcedObject {
+                object: d.object,
+                location: d.location,
+            })
+            .collect(),
+        errors: loaded
+            .errors
+            .into_iter()
+            .map(portico_file::Error::Load)
+            .collect(),
+        warnings: loaded.warnings,
+        skipped: loaded.skipped,
+        ..DirState::default()
     })
 }
