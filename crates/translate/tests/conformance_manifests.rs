@@ -382,6 +382,41 @@ fn check_file(file: &str, snapshot: &mut Snapshot, out: &Output) {
             expect(&ok.conditions, "Accepted", "True", "Accepted");
             expect(&ok.conditions, "Programmed", "True", "Programmed");
         }
+        "listenerset-allowed-routes-supported-kinds.yaml" => {
+            let g = gateway(s, "gateway-with-listener-sets-test-supported-route-kinds");
+            expect(&g.conditions, "Accepted", "True", "Accepted");
+            let ls = listener_set(s, INFRA, "listenerset-test-allowed-routes-supported-kinds");
+            let l = listener(
+                &ls.listeners,
+                "listener-set-listener-allowed-routes-tls-only",
+            );
+            expect(&l.conditions, "ResolvedRefs", "False", "InvalidRouteKinds");
+            assert!(l.supported_kinds.is_empty());
+        }
+        "listenerset-reference-grant.yaml" => {
+            let g = gateway(s, "gateway-with-listener-sets-test-reference-grant");
+            expect(
+                &listener(&g.listeners, "gateway-listener").conditions,
+                "ResolvedRefs",
+                "True",
+                "ResolvedRefs",
+            );
+            let with = listener_set(s, INFRA, "listenerset-with-reference-grant");
+            let l = listener(&with.listeners, "listenerset-with-reference-grant-listener");
+            expect(&l.conditions, "ResolvedRefs", "True", "ResolvedRefs");
+            expect(&l.conditions, "Programmed", "True", "Programmed");
+            let without = listener_set(
+                s,
+                "gateway-api-listener-sets-test-reference-grant-ns",
+                "listenerset-without-reference-grant",
+            );
+            let l = listener(
+                &without.listeners,
+                "listenerset-without-reference-grant-listener",
+            );
+            expect(&l.conditions, "ResolvedRefs", "False", "RefNotPermitted");
+            expect(&l.conditions, "Programmed", "False", "Invalid");
+        }
         "listenerset-protocol-conflict.yaml" | "listenerset-hostname-conflict.yaml" => {
             let kind = if file.contains("protocol") {
                 "protocol"
