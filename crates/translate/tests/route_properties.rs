@@ -262,3 +262,141 @@ proptest! {
         prop_assert_eq!(first, second);
     }
 }
+
+// === robustness: arbitrary (schema-shaped) input never panics ===
+
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z/*.(\\[\\]{}^$|+?\\\\-]{0,12}",
+        Just(String::new()),
+        Just("/".to_string()),
+        Just("*".to_string()),
+        Just("(".to_string()),
+        Just("x{99999}".to_string()),
+        Just("1h2m3s4ms".to_string()),
+        Just("99999h".to_string()),
+    ]
+}
+
+fn any_int() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(0i64),
+        Just(-1),
+        Just(1),
+        Just(80),
+        Just(65535),
+        Just(65536),
+        Just(i64::from(i32::MAX)),
+        any::<i32>().prop_map(i64::from)
+    ]
+}
+
+fn filter_json() -> impl Strategy<Value = serde_json::Value> {
+    (0u8..9, any_text(), any_int(), any_int()).prop_map(|(kind, text, a, b)| match kind {
+        0 => serde_json::json!({"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": text, "value": text}], "remove": [text]}}),
+        1 => serde_json::json!({"type": "ResponseHeaderModifier", "responseHeaderModifier": {"add": [{"name": text, "value": "v"}]}}),
+        2 => serde_json::json!({"type": "RequestRedirect", "requestRedirect": {"statusCode": a, "port": b, "hostname": text,
+            "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": text}}}),
+        3 => serde_json::json!({"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath"}}}),
+        4 => serde_json::json!({"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "svc-0", "port": a},
+            "fraction": {"numerator": a, "denominator": b}}}),
+        5 => serde_json::json!({"type": "RequestMirror", "requestMirror": {"backendRef": {"name": text, "namespace": "other"}, "percent": a}}),
+        6 => serde_json::json!({"type": "CORS", "cors": {"maxAge": a, "allowOrigins": [text]}}),
+        7 => serde_json::json!({"type": "ExtensionRef", "extensionRef": {"group": text, "kind": "K", "name": "n"}}),
+        _ => serde_json::json!({"type": "RequestHeaderModifier"}),
+    })
+}
+
+fn rule_json() -> impl Strategy<Value = serde_json::Value> {
+    (
+        prop::sample::select(vec!["Exact", "PathPrefix", "RegularExpression"]),
+        any_text(),
+        any_text(),
+        prop::collection::vec(filter_json(), 0..3),
+        prop::collection::vec((any_text(), any_int(), any_int(), 0u8..4), 0..3),
+        prop::option::of((any_text(), any_text())),
+    )
+        .prop_map(|(ptype, path, header, filters, backends, timeouts)| {
+            let backends: Vec<serde_json::Value> = backends
+                .into_iter()
+                .map(|(name, port, weight, k)| match k {
+                    0 => serde_json::json!({"name": "svc-1", "port": port, "weight": weight}),
+                    1 => serde_json::json!({"name": name, "port": port, "namespace": "apps"}),
+                    2 => serde_json::json!({"name": name, "kind": "Thing", "group": "x.io"}),
+                    _ => serde_json::json!({"name": "svc-2", "filters": [{"type": "RequestHeaderModifier"}]}),
+                })
+                .collect();
+            let mut rule = serde_json::json!({
+                "matches": [{"path": {"type": ptype, "value": path},
+                             "headers": [{"name": "h", "value": header, "type": "RegularExpression"}],
+                             "queryParams": [{"name": "q", "value": header}]}],
+                "filters": filters,
+                "backendRefs": backends,
+            });
+            if let Some((request, backend)) = timeouts {
+                rule["timeouts"] = serde_json::json!({"request": request, "backendRequest": backend});
+                rule["retry"] = serde_json::json!({"codes": [500, 99999], "attempts": -1, "backoff": request});
+                rule["sessionPersistence"] = serde_json::json!({"absoluteTimeout": backend});
+            }
+            rule
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn arbitrary_routes_never_panic(
+        rules in prop::collection::vec(rule_json(), 0..4),
+        hostnames in prop::collection::vec(any_text(), 0..3),
+        parent in (any_text(), prop::option::of(any_text()), prop::option::of(any_int())),
+        grpc in (any_text(), any_text(), any::<bool>()),
+    ) {
+        let mut snapshot = base_snapshot();
+        let parent_ref = serde_json::json!({"name": "gw", "namespace": "infra",
+            "sectionName": parent.1, "port": parent.2.and_then(|p| i32::try_from(p).ok())});
+        let route = serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "fuzz", "namespace": "infra"},
+            "spec": {"hostnames": hostnames, "parentRefs": [parent_ref.clone(), {"name": parent.0}], "rules": rules}
+        });
+        match serde_json::from_value(route) {
+            Ok(r) => snapshot.http_routes.push(r),
+            Err(e) => prop_assert!(false, "generator produced an unreadable HTTPRoute: {e}"),
+        }
+        let grpc_route = serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": "fuzz", "namespace": "infra"},
+            "spec": {"hostnames": hostnames, "parentRefs": [parent_ref.clone()], "rules": [{
+                "matches": [{"method": {"service": grpc.0, "method": grpc.1,
+                              "type": if grpc.2 { "RegularExpression" } else { "Exact" }}}],
+                "backendRefs": [{"name": "svc-0", "port": 80}]}]}
+        });
+        if let Ok(r) = serde_json::from_value(grpc_route) {
+            snapshot.grpc_routes.push(r);
+        }
+        let tls_route = serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute",
+            "metadata": {"name": "fuzz", "namespace": "infra"},
+            "spec": {"hostnames": hostnames, "parentRefs": [parent_ref], "rules": [{"backendRefs": [{"name": "svc-0", "port": 80}]}]}
+        });
+        if let Ok(r) = serde_json::from_value(tls_route) {
+            snapshot.tls_routes.push(r);
+        }
+        let out = portico_translate::translate(&snapshot, &portico_translate::Options::default());
+        // Every attached rule keeps its source; every cluster target exists.
+        for bind in &out.ir.binds {
+            for l in &bind.listeners {
+                for vh in &l.http {
+                    for r in &vh.routes {
+                        for b in &r.action.backends {
+                            if let portico_ir::BackendTarget::Cluster(id) = &b.target {
+                                prop_assert!(out.ir.clusters.contains_key(id), "dangling cluster {id}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
