@@ -115,10 +115,16 @@ impl ServiceLoadBalancer {
 
     /// Deletes backends whose grace period ended; failures are logged.
     pub fn expire(&mut self) {
-        if let Some(agent) = self.agent.as_mut()
-            && let Err(e) = agent.expire()
-        {
-            tracing::error!(error = %e, "eBPF backend expiry failed");
+        let Some(agent) = self.agent.as_mut() else {
+            return;
+        };
+        match agent.expire() {
+            Ok(report) => tracing::info!(
+                backends = report.backends,
+                operations = report.operations,
+                "drained eBPF backends removed"
+            ),
+            Err(e) => tracing::error!(error = %e, "eBPF backend expiry failed"),
         }
     }
 
