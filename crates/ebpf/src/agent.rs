@@ -275,3 +275,27 @@ pub fn remove_pins(pin_dir: &Path) -> Result<()> {
         Err(e) => Err(Error::io(format!("removing {}", pin_dir.display()), e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `portico run` keeps the agent in a tokio task.
+    #[test]
+    fn agent_and_readers_are_send() {
+        fn send<T: Send>() {}
+        send::<Agent>();
+        send::<crate::EventReader>();
+        send::<crate::NodePort>();
+    }
+
+    #[test]
+    fn not_root_is_a_clear_error() {
+        // Runs as root in CI; the message shape is what matters here.
+        let e = Error::MissingCapability {
+            missing: "CAP_NET_ADMIN".into(),
+        };
+        assert!(e.to_string().contains("needs root"));
+        assert!(e.to_string().contains("CAP_NET_ADMIN"));
+    }
+}
