@@ -69,7 +69,11 @@ fn compile(clang: &str, src: &Path, obj: &Path) -> Result<(), String> {
                 }
                 return Err("headers missing (install libbpf-dev)".to_string());
             }
-            panic!("{clang} failed on {} ({}):\n{stderr}", src.display(), o.status);
+            panic!(
+                "{clang} failed on {} ({}):\n{stderr}",
+                src.display(),
+                o.status
+            );
         }
     }
 }
