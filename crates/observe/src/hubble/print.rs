@@ -399,6 +399,63 @@ pub fn flow_json(flow: &pb::Flow) -> Value {
     Value::Object(m)
 }
 
+/// A filter as JSON with the protobuf field names (set fields only), as
+/// `hubble observe --print-raw-filters` shows it.
+pub fn filter_json(f: &pb::FlowFilter) -> Value {
+    let mut m = Map::new();
+    let strings = [
+        ("uuid", &f.uuid),
+        ("source_ip", &f.source_ip),
+        ("source_pod", &f.source_pod),
+        ("source_fqdn", &f.source_fqdn),
+        ("source_label", &f.source_label),
+        ("source_service", &f.source_service),
+        ("destination_ip", &f.destination_ip),
+        ("destination_pod", &f.destination_pod),
+        ("destination_fqdn", &f.destination_fqdn),
+        ("destination_label", &f.destination_label),
+        ("destination_service", &f.destination_service),
+        ("http_status_code", &f.http_status_code),
+        ("protocol", &f.protocol),
+        ("source_port", &f.source_port),
+        ("destination_port", &f.destination_port),
+        ("dns_query", &f.dns_query),
+        ("http_method", &f.http_method),
+        ("http_path", &f.http_path),
+        ("node_name", &f.node_name),
+        ("trace_id", &f.trace_id),
+    ];
+    for (key, values) in strings {
+        put(&mut m, key, json!(values));
+    }
+    let verdicts: Vec<&str> = f
+        .verdict
+        .iter()
+        .map(|v| pb::Verdict::try_from(*v).map_or("VERDICT_UNKNOWN", |v| v.as_str_name()))
+        .collect();
+    put(&mut m, "verdict", json!(verdicts));
+    let events: Vec<Value> = f
+        .event_type
+        .iter()
+        .map(|e| {
+            if e.match_sub_type {
+                json!({"type": e.r#type, "match_sub_type": true, "sub_type": e.sub_type})
+            } else {
+                json!({"type": e.r#type})
+            }
+        })
+        .collect();
+    put(&mut m, "event_type", Value::Array(events));
+    put(&mut m, "reply", json!(f.reply));
+    put(&mut m, "source_identity", json!(f.source_identity));
+    put(
+        &mut m,
+        "destination_identity",
+        json!(f.destination_identity),
+    );
+    Value::Object(m)
+}
+
 /// One JSON line for a response (no newline).
 pub fn json_line(resp: &GetFlowsResponse) -> Option<String> {
     let mut m = Map::new();
@@ -542,6 +599,29 @@ mod tests {
         assert_eq!(v["node_name"], "portico");
         assert!(v["flow"].get("source").is_none(), "unset endpoint omitted");
         assert!(v["flow"].get("drop_reason_desc").is_none());
+    }
+
+    #[test]
+    fn filter_json_lists_set_fields_only() {
+        let f = pb::FlowFilter {
+            source_ip: vec!["10.0.0.0/8".into()],
+            verdict: vec![pb::Verdict::Dropped as i32],
+            event_type: vec![pb::EventTypeFilter {
+                r#type: 4,
+                match_sub_type: true,
+                sub_type: 0,
+            }],
+            ..pb::FlowFilter::default()
+        };
+        let v = filter_json(&f);
+        assert_eq!(
+            v,
+            json!({
+                "source_ip": ["10.0.0.0/8"],
+                "verdict": ["DROPPED"],
+                "event_type": [{"type": 4, "match_sub_type": true, "sub_type": 0}]
+            })
+        );
     }
 
     #[test]
