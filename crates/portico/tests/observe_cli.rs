@@ -290,3 +290,30 @@ async fn status_summarises_objects_and_flows() {
     run.kill().await.expect("kill portico run");
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn print_raw_filters_needs_no_server() {
+    let out = tokio::time::timeout(
+        DEADLINE,
+        Command::new(BIN)
+            .args([
+                "observe",
+                "--print-raw-filters",
+                "--from-ip",
+                "10.0.0.1",
+                "--not",
+                "--verdict",
+                "DROPPED",
+                "--hubble-addr",
+                "127.0.0.1:9",
+            ])
+            .output(),
+    )
+    .await
+    .expect("finished in time")
+    .expect("run");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["allowlist"][0]["source_ip"][0], "10.0.0.1");
+    assert_eq!(v["denylist"][0]["verdict"][0], "DROPPED");
+}

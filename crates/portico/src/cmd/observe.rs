@@ -51,6 +51,9 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "compact")]
     pub output: OutputArg,
+    /// Print the filters that would be sent (JSON) and exit.
+    #[arg(long = "print-raw-filters")]
+    pub print_raw_filters: bool,
     /// Hubble observer API address.
     #[arg(long = "hubble-addr", env = "PORTICO_HUBBLE_ADDR", value_name = "ADDR", default_value = DEFAULT_ADDR)]
     pub hubble_addr: SocketAddr,
@@ -257,6 +260,14 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if args.print_raw_filters {
+        let raw = serde_json::json!({
+            "allowlist": request.whitelist.iter().map(print::filter_json).collect::<Vec<_>>(),
+            "denylist": request.blacklist.iter().map(print::filter_json).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&raw)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let output = match args.output {
         OutputArg::Compact => Output::Compact,
         OutputArg::Table => Output::Table,
