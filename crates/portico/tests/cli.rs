@@ -613,3 +613,75 @@ spec:
     assert!(!dump.contains("PRIVATE KEY"), "private key leaked");
     assert!(dump.contains("<redacted>"), "{dump}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_serves_http_and_tcp_and_stops_on_sigterm() {
+    // Ports just released by the kernel; `portico echo` binds them at once.
+    let free = |addr: &str| {
+        std::net::TcpListener::bind(addr)
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+    };
+    let http = free("127.0.0.1:0");
+    let tcp = free("127.0.0.1:0");
+    let mut echo = Command::new(BIN)
+        .args([
+            "echo",
+            "--quiet",
+            "--service",
+            "svc-a",
+            "--namespace",
+            "ns-a",
+        ])
+        .args(["--http", &http.to_string(), "--tcp", &tcp.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn portico echo");
+    let (status, body) = eventually(DEADLINE, || async {
+        http_get(http, "echo.test", "/x")
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("http echo");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (v["service"].as_str(), v["namespace"].as_str()),
+        (Some("svc-a"), Some("ns-a"))
+    );
+    assert!(
+        v["pod"].as_str().is_some_and(|p| p.starts_with("svc-a-")),
+        "{v}"
+    );
+
+    let mut stream = tokio::net::TcpStream::connect(tcp).await.expect("tcp echo");
+    stream.write_all(b"PING\n").await.expect("write");
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("PONG") {
+        let n = tokio::time::timeout(DEADLINE, stream.read(&mut buf))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        assert!(n > 0, "closed before PONG: {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+
+    let pid = echo.id().expect("pid").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill")
+            .success()
+    );
+    let status = tokio::time::timeout(DEADLINE, echo.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
