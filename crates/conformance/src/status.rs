@@ -295,13 +295,14 @@ pub async fn route_parents(
 }
 
 /// Waits until every parent entry of the route for each Gateway (one per
-/// parentRef, e.g. per sectionName) is Accepted and ResolvedRefs.
-pub async fn route_accepted(
+/// parentRef, e.g. per sectionName) has `conditions`.
+pub async fn route_parent_conditions(
     env: &Env,
     kind: &str,
     namespace: &str,
     name: &str,
-    gateways: &[(&'static str, &'static str)],
+    gateways: &[(&str, &str)],
+    conditions: &[Cond],
 ) -> Result<Value, Failure> {
     eventually(env, kind, namespace, name, |route| {
         let parents: Vec<Value> = route
@@ -328,7 +329,7 @@ pub async fn route_accepted(
             for p in mine {
                 conditions_match(
                     p.get("conditions").unwrap_or(&Value::Null),
-                    ACCEPTED,
+                    conditions,
                     generation(route),
                 )
                 .map_err(|why| format!("parent {gw_ns}/{gw}: {why}"))?;
@@ -336,5 +337,44 @@ pub async fn route_accepted(
         }
         Ok(())
     })
+    .await
+}
+
+/// Upstream `GatewayAndRoutesMustBeAccepted` for one route: Accepted=True
+/// for every parentRef to each Gateway.
+pub async fn route_accepted(
+    env: &Env,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    gateways: &[(&str, &str)],
+) -> Result<Value, Failure> {
+    route_parent_conditions(
+        env,
+        kind,
+        namespace,
+        name,
+        gateways,
+        &[Cond("Accepted", "True", "")],
+    )
+    .await
+}
+
+/// Upstream `HTTPRouteMustHaveResolvedRefsConditionsTrue`.
+pub async fn route_resolved(
+    env: &Env,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    gateways: &[(&str, &str)],
+) -> Result<Value, Failure> {
+    route_parent_conditions(
+        env,
+        kind,
+        namespace,
+        name,
+        gateways,
+        &[Cond("ResolvedRefs", "True", "")],
+    )
     .await
 }

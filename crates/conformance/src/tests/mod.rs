@@ -4,6 +4,8 @@
 
 mod httproute_basic;
 mod httproute_hostnames;
+mod httproute_invalid;
+mod httproute_matching;
 
 use crate::ConformanceTest;
 
@@ -12,5 +14,8 @@ pub fn all() -> Vec<ConformanceTest> {
     let mut tests = Vec::new();
     tests.extend(httproute_basic::tests());
     tests.extend(httproute_hostnames::tests());
+    tests.extend(httproute_matching::tests());
+    tests.extend(httproute_matching::method_tests());
+    tests.extend(httproute_invalid::tests());
     tests
 }
