@@ -343,7 +343,7 @@ async fn attempt(
     };
     trace.endpoint = Some(endpoint.address);
     let guard = InflightGuard::new(Arc::clone(&endpoint));
-    let send = ctx.shared.clients.send(cluster.protocol, &endpoint, req);
+    let send = ctx.shared.clients.send(cluster, &endpoint, req);
     let result = match limit {
         Some(limit) => match tokio::time::timeout(limit, send).await {
             Ok(r) => r,

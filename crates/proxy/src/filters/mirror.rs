@@ -62,7 +62,7 @@ impl Mirror {
         *req.headers_mut() = headers;
         let clients = clients.clone();
         tokio::spawn(async move {
-            if let Err(error) = clients.send(cluster.protocol, &endpoint, req).await {
+            if let Err(error) = clients.send(&cluster, &endpoint, req).await {
                 tracing::debug!(cluster = %cluster.id, ?error, "mirror request failed");
             }
         });

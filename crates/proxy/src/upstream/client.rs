@@ -15,6 +15,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use portico_ir::AppProtocol;
 
+use std::sync::Arc;
+
+use super::cluster::ClusterState;
 use super::endpoint::EndpointState;
 use crate::body::Body;
 
@@ -53,10 +56,18 @@ impl Clients {
     /// Sends `req` (origin-form or absolute URI, `Host` set) to `endpoint`.
     pub async fn send(
         &self,
-        protocol: AppProtocol,
-        endpoint: &EndpointState,
+        cluster: &ClusterState,
+        endpoint: &Arc<EndpointState>,
         mut req: Request<Body>,
     ) -> Result<Response<Incoming>, SendError> {
+        match &cluster.tls {
+            Ok(None) => {}
+            Ok(Some(tls)) => {
+                return super::h1_tls::send(endpoint, tls, self.connect_timeout, req).await;
+            }
+            Err(reason) => return Err(SendError::Connect(format!("backend TLS: {reason}"))),
+        }
+        let protocol = cluster.protocol;
         let pq = req
             .uri()
             .path_and_query()

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use portico_ir::{AppProtocol, Cluster, ClusterId, Endpoint, LbAlgorithm};
+use portico_ir::{AppProtocol, BackendTls, Cluster, ClusterId, Endpoint, LbAlgorithm};
 
+use super::backend_tls::BackendTlsConfig;
 use super::endpoint::EndpointState;
 use crate::lb::{Balancer, MaglevTable};
 use portico_observe::flow::ServiceRef;
@@ -19,6 +20,10 @@ pub struct ClusterState {
     pub flow_service: ServiceRef,
     pub protocol: AppProtocol,
     pub algorithm: LbAlgorithm,
+    /// BackendTLSPolicy: `Err` when the policy cannot be used (requests
+    /// fail rather than silently going out in plaintext).
+    pub tls: Result<Option<Arc<BackendTlsConfig>>, String>,
+    tls_spec: Option<BackendTls>,
     balancer: Balancer,
     endpoints: ArcSwap<Endpoints>,
 }
@@ -46,6 +51,14 @@ impl ClusterState {
             },
             protocol: cluster.protocol,
             algorithm: cluster.lb,
+            tls: match &cluster.tls {
+                None => Ok(None),
+                Some(t) => BackendTlsConfig::compile(t).map(|c| Some(Arc::new(c))).map_err(|e| {
+                    tracing::warn!(cluster = %cluster.id, error = %e, "backend TLS unusable; requests fail");
+                    e.to_string()
+                }),
+            },
+            tls_spec: cluster.tls.clone(),
             balancer: Balancer::new(cluster.lb),
             endpoints: ArcSwap::from_pointee(Endpoints::default()),
         };
@@ -56,7 +69,9 @@ impl ClusterState {
     /// Whether this state can be updated in place for `cluster` (same
     /// protocol and algorithm); otherwise a fresh state replaces it.
     pub fn compatible(&self, cluster: &Cluster) -> bool {
-        self.protocol == cluster.protocol && self.algorithm == cluster.lb
+        self.protocol == cluster.protocol
+            && self.algorithm == cluster.lb
+            && self.tls_spec == cluster.tls
     }
 
     /// Swaps in new endpoints, keeping the state (pools, counters) of

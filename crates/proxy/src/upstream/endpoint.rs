@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::uri::Authority;
 
+use super::h1_tls::TlsPool;
 use super::h2::H2Slot;
 use super::outlier::OutlierState;
 
@@ -18,6 +19,8 @@ pub struct EndpointState {
     active: AtomicU64,
     pub(crate) h2: H2Slot,
     pub(crate) outlier: OutlierState,
+    /// Keep-alive HTTP/1.1-over-TLS connections (BackendTLSPolicy).
+    pub(crate) tls_pool: TlsPool,
     /// Session persistence token naming this endpoint.
     pub session_token: Box<str>,
 }
@@ -33,6 +36,7 @@ impl EndpointState {
             active: AtomicU64::new(0),
             h2: H2Slot::default(),
             outlier: OutlierState::default(),
+            tls_pool: TlsPool::default(),
             session_token: crate::session::token_for(&address).into(),
         }
     }

@@ -1,10 +1,12 @@
 //! Upstream clusters, endpoint choice and connection pools. Cluster state is
 //! keyed by [`ClusterId`] and survives IR updates.
 
+mod backend_tls;
 mod backends;
 mod client;
 mod cluster;
 mod endpoint;
+mod h1_tls;
 mod h2;
 mod outlier;
 

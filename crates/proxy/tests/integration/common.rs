@@ -222,6 +222,15 @@ pub struct Echo {
 
 impl Echo {
     pub async fn start(name: &str) -> Echo {
+        Echo::start_with(name, None).await
+    }
+
+    /// The same backend behind TLS (`config` holds its certificate).
+    pub async fn start_tls(name: &str, config: Arc<rustls::ServerConfig>) -> Echo {
+        Echo::start_with(name, Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn start_with(name: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Echo {
         let listener = TcpListener::bind(any_port()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
@@ -239,13 +248,26 @@ impl Echo {
                     return;
                 };
                 let (n, h, rc, rl) = (n.clone(), h.clone(), rc.clone(), rl.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         echo(n.clone(), h.clone(), rc.clone(), rl.clone(), req)
                     });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                        .await;
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });

@@ -204,3 +204,70 @@ async fn broken_certificate_fails_only_its_listener() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+fn backend_server_config(names: &[&str]) -> (Arc<rustls::ServerConfig>, String) {
+    let ck =
+        rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .unwrap();
+    (Arc::new(config), ck.cert.pem())
+}
+
+#[tokio::test]
+async fn backend_tls_policy_verifies_the_backend() {
+    let (config, ca_pem) = backend_server_config(&["backend.example.com"]);
+    let tls_echo = Echo::start_tls("tls", config).await;
+    let with_tls = |name: &str, hostname: &str, sans: Vec<SubjectAltName>| {
+        let mut c = cluster(name, vec![tls_echo.endpoint()]);
+        c.tls = Some(BackendTls {
+            hostname: hostname.into(),
+            ca_pem: Some(ca_pem.clone()),
+            system_roots: false,
+            subject_alt_names: sans,
+            client_certificate: None,
+        });
+        c
+    };
+    let gw = Gateway::start(simple(
+        vec![
+            route(prefix("/good"), vec![backend("good", 1)]),
+            route(prefix("/wrong-name"), vec![backend("wrong", 1)]),
+            route(prefix("/san"), vec![backend("san", 1)]),
+        ],
+        vec![
+            with_tls("good", "backend.example.com", vec![]),
+            with_tls("wrong", "other.example.com", vec![]),
+            with_tls(
+                "san",
+                "sni-only.example.com",
+                vec![SubjectAltName::Hostname("backend.example.com".into())],
+            ),
+        ],
+    ))
+    .await;
+    for _ in 0..3 {
+        let r = get(gw.addr(), "app.example.com", "/good").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json()["host"], "app.example.com");
+    }
+    let wrong = get(gw.addr(), "app.example.com", "/wrong-name").await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "certificate name mismatch fails fast"
+    );
+    assert_eq!(
+        get(gw.addr(), "app.example.com", "/san").await.status,
+        StatusCode::OK
+    );
+    // Three /good requests over one pooled TLS connection, plus one for /san.
+    assert_eq!(tls_echo.hits(), 4);
+}
