@@ -5,6 +5,7 @@
 #   QUICK=1 bench/run.sh         # 1 round of 3 s per target (a smoke run)
 #   TARGETS="nginx haproxy" bench/run.sh
 #   bench/run.sh control-plane   # routes added one by one, live edits, 5k routes
+#   PORTICO_BIN=/path/to/portico bench/run.sh   # use a prebuilt binary
 #
 # Method (bench/README.md, same as the peer figures quoted in the issues): a
 # 1-worker nginx backend answering 200 "ok\n"; each proxy with one worker or
@@ -577,9 +578,11 @@ main() {
   (($(ulimit -n) > IDLE_CONNS * 2 + 100)) || warn "open-file limit $(ulimit -n) is low for $IDLE_CONNS idle connections"
   [[ ${1:-} == control-plane ]] && TARGETS=portico
   ensure_tools
-  PORTICO_BIN=""
+  # PORTICO_BIN=path skips the build (e.g. a binary built from a clean checkout).
   if [[ " $TARGETS " != *" portico "* ]]; then
-    :
+    PORTICO_BIN=""
+  elif [[ -n ${PORTICO_BIN:-} ]]; then
+    [[ -x $PORTICO_BIN ]] || { echo "PORTICO_BIN=$PORTICO_BIN is not executable" >&2; exit 1; }
   elif log "building portico (release)" && (cd "$repo" && cargo build --release --quiet --bin portico); then
     PORTICO_BIN=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/portico
   else
