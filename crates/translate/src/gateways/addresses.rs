@@ -163,3 +163,114 @@ fn outcome_of(a: &Assignment) -> AddressOutcome {
         not_programmed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use portico_model::core::ObjectMeta;
+    use portico_model::gateway::{GatewayAddresses, GatewayInfrastructure, GatewaySpec};
+
+    use super::*;
+
+    fn gateway(addresses: &[(Option<&str>, Option<&str>)], annotation: Option<&str>) -> Gateway {
+        Gateway {
+            metadata: ObjectMeta {
+                name: Some("gw".into()),
+                namespace: Some("ns".into()),
+                ..ObjectMeta::default()
+            },
+            spec: GatewaySpec {
+                addresses: Some(
+                    addresses
+                        .iter()
+                        .map(|(t, v)| GatewayAddresses {
+                            r#type: t.map(str::to_string),
+                            value: v.map(str::to_string),
+                        })
+                        .collect(),
+                ),
+                infrastructure: annotation.map(|a| GatewayInfrastructure {
+                    annotations: Some(BTreeMap::from([(
+                        LBIPAM_IPS_ANNOTATION.to_string(),
+                        a.to_string(),
+                    )])),
+                    ..GatewayInfrastructure::default()
+                }),
+                ..GatewaySpec::default()
+            },
+            status: None,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn spec_addresses_become_requests() {
+        assert_eq!(wants(&gateway(&[], None)), Ok(Wants::Dynamic));
+        assert_eq!(
+            wants(&gateway(
+                &[(None, Some("127.0.0.5")), (Some("IPAddress"), None)],
+                None
+            )),
+            Ok(Wants::Static {
+                addresses: vec![ip("127.0.0.5")],
+                extra_dynamic: true
+            })
+        );
+        for bad in [
+            (Some("Hostname"), Some("a.example.com")),
+            (Some("x/y"), Some("1.2.3.4")),
+            (None, Some("1.2.3")),
+        ] {
+            let got = wants(&gateway(&[bad], None));
+            assert_eq!(
+                got.map_err(|p| p.reason),
+                Err("UnsupportedAddress"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lbipam_annotation_overrides_spec_addresses() {
+        let gw = gateway(
+            &[(Some("Hostname"), Some("ignored"))],
+            Some(" 127.0.0.7, ::1 ,"),
+        );
+        assert_eq!(
+            wants(&gw),
+            Ok(Wants::Static {
+                addresses: vec![ip("127.0.0.7"), ip("::1")],
+                extra_dynamic: false
+            })
+        );
+        let bad = gateway(&[], Some("127.0.0.7,nope"));
+        assert_eq!(wants(&bad).map_err(|p| p.reason), Err("UnsupportedAddress"));
+    }
+
+    #[test]
+    fn outcomes_report_unusable_and_exhausted() {
+        let options = Options {
+            default_pool: vec!["10.0.0.0/31".parse().expect("net")],
+            ..Options::default()
+        };
+        let a = gateway(&[(None, Some("203.0.113.5"))], None);
+        let b = gateway(&[], None);
+        let c = gateway(&[], None);
+        let d = gateway(&[], None);
+        let out = assign(&[&a, &b, &c, &d], &[], &options);
+        assert_eq!(
+            out[0].not_programmed.as_ref().map(|p| p.reason),
+            Some("AddressNotUsable")
+        );
+        assert_eq!(out[1].addresses, vec![ip("10.0.0.0")]);
+        assert_eq!(out[2].addresses, vec![ip("10.0.0.1")]);
+        assert_eq!(
+            out[3].not_programmed.as_ref().map(|p| p.reason),
+            Some("AddressNotAssigned")
+        );
+    }
+}
