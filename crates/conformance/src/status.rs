@@ -378,3 +378,63 @@ pub async fn route_resolved(
     )
     .await
 }
+
+/// Upstream `HTTPRouteMustHaveNoAcceptedParents`: no parent entry of ours
+/// is Accepted=True (an empty list is fine).
+pub async fn route_no_accepted_parents(
+    env: &Env,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, Failure> {
+    eventually(env, kind, namespace, name, |route| {
+        let parents = route
+            .pointer("/status/parents")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for p in &parents {
+            if p.get("controllerName").and_then(Value::as_str) != Some(CONTROLLER_NAME) {
+                continue;
+            }
+            let accepted = p
+                .get("conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| {
+                    c.iter()
+                        .find(|c| c.get("type").and_then(Value::as_str) == Some("Accepted"))
+                })
+                .and_then(|c| c.get("status").and_then(Value::as_str));
+            if accepted == Some("True") {
+                return Err(format!("a parent is accepted: {p}"));
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Upstream `GatewayMustHaveZeroRoutes`: every listener has attachedRoutes 0.
+pub async fn gateway_zero_routes(env: &Env, namespace: &str, name: &str) -> Result<Value, Failure> {
+    eventually(env, "Gateway", namespace, name, |gw| {
+        let listeners = gw
+            .pointer("/status/listeners")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for l in &listeners {
+            let n = l
+                .get("attachedRoutes")
+                .and_then(Value::as_i64)
+                .unwrap_or(-1);
+            if n != 0 {
+                return Err(format!(
+                    "listener {} has attachedRoutes {n}",
+                    l.get("name").and_then(Value::as_str).unwrap_or("?")
+                ));
+            }
+        }
+        Ok(())
+    })
+    .await
+}

@@ -6,6 +6,7 @@ mod httproute_basic;
 mod httproute_hostnames;
 mod httproute_invalid;
 mod httproute_matching;
+mod httproute_parents;
 
 use crate::ConformanceTest;
 
@@ -17,5 +18,6 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_matching::tests());
     tests.extend(httproute_matching::method_tests());
     tests.extend(httproute_invalid::tests());
+    tests.extend(httproute_parents::tests());
     tests
 }
