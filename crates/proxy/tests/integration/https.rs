@@ -271,3 +271,91 @@ async fn backend_tls_policy_verifies_the_backend() {
     // Three /good requests over one pooled TLS connection, plus one for /san.
     assert_eq!(tls_echo.hits(), 4);
 }
+
+#[tokio::test]
+async fn frontend_client_certificate_validation() {
+    let a = Echo::start("a").await;
+    let server = cert(&["mtls.example.com", "fallback.example.com"]);
+    let client_ck =
+        rcgen::generate_simple_self_signed(vec!["client.example.com".to_string()]).unwrap();
+    let client_chain = vec![client_ck.cert.der().clone()];
+    let client_key =
+        rustls_pki_types::PrivateKeyDer::try_from(client_ck.signing_key.serialize_der()).unwrap();
+    let validated = |id: &str, host: &str, fallback: bool| {
+        let mut l = https_listener(id, host, &server, "a");
+        if let Some(tls) = l.tls.as_mut() {
+            tls.client_validation = Some(ClientValidation {
+                ca_pem: client_ck.cert.pem(),
+                allow_insecure_fallback: fallback,
+            });
+        }
+        l
+    };
+    let mut b = bind(
+        any_port(),
+        vec![
+            validated("gw/mtls", "mtls.example.com", false),
+            validated("gw/fallback", "fallback.example.com", true),
+        ],
+    );
+    b.protocol = BindProtocol::Https;
+    let gw = Gateway::start(ir(vec![b], vec![a.cluster()])).await;
+    let addr = gw.addr();
+
+    let client = |with_cert: bool| {
+        let mut store = RootCertStore::empty();
+        store.add(server.der.clone()).unwrap();
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(store);
+        let config = if with_cert {
+            builder
+                .with_client_auth_cert(client_chain.clone(), client_key.clone_key())
+                .unwrap()
+        } else {
+            builder.with_no_client_auth()
+        };
+        TlsConnector::from(Arc::new(config))
+    };
+    let request = |connector: TlsConnector, sni: &'static str| async move {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let stream = tokio::time::timeout(
+            DEADLINE,
+            connector.connect(ServerName::try_from(sni).unwrap(), tcp),
+        )
+        .await
+        .unwrap()
+        .ok()?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .uri("/")
+            .header("host", sni)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = tokio::time::timeout(DEADLINE, sender.send_request(req))
+            .await
+            .unwrap()
+            .ok()?;
+        Some(resp.status())
+    };
+    assert_eq!(
+        request(client(true), "mtls.example.com").await,
+        Some(StatusCode::OK)
+    );
+    assert_eq!(
+        request(client(false), "mtls.example.com").await,
+        None,
+        "no client certificate: refused"
+    );
+    assert_eq!(
+        request(client(false), "fallback.example.com").await,
+        Some(StatusCode::OK),
+        "AllowInsecureFallback accepts clients without a certificate"
+    );
+}
