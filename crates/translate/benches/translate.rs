@@ -1,12 +1,14 @@
 //! Translation time and memory for 1k and 10k HTTPRoutes across a few
-//! Gateways. Not a test: `cargo bench -p portico-translate` prints figures.
+//! Gateways, each route's backend one of 100 Services with endpoints. Not a test: `cargo bench -p portico-translate` prints figures.
 //! Memory is the resident-set growth read from /proc (Linux), which includes
 //! allocator slack; it is a rough figure, not a precise peak.
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort};
 use portico_model::Snapshot;
-use portico_model::core::ObjectMeta;
+use portico_model::core::{EndpointSlice, ObjectMeta, Service};
 use portico_model::gateway::{
     Gateway, GatewayClass, GatewayClassSpec, GatewayListeners, GatewayListenersAllowedRoutes,
     GatewayListenersAllowedRoutesNamespaces, GatewayListenersAllowedRoutesNamespacesFrom,
@@ -16,6 +18,7 @@ use portico_model::gateway::{
 use portico_translate::{Options, translate};
 
 const GATEWAYS: usize = 4;
+const SERVICES: usize = 100;
 
 fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
     ObjectMeta {
@@ -77,7 +80,7 @@ fn snapshot(routes: usize) -> Snapshot {
                         ..HttpRouteRulesMatches::default()
                     }]),
                     backend_refs: Some(vec![HttpRouteRulesBackendRefs {
-                        name: format!("svc-{}", i % 100),
+                        name: format!("svc-{}", i % SERVICES),
                         port: Some(8080),
                         ..HttpRouteRulesBackendRefs::default()
                     }]),
@@ -88,10 +91,46 @@ fn snapshot(routes: usize) -> Snapshot {
             status: None,
         })
         .collect();
+    let services = (0..SERVICES)
+        .map(|i| Service {
+            metadata: meta(Some(&format!("app-{}", i % 50)), &format!("svc-{i}")),
+            spec: Some(ServiceSpec {
+                ports: Some(vec![ServicePort {
+                    port: 8080,
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            status: None,
+        })
+        .collect();
+    let endpoint_slices = (0..SERVICES)
+        .map(|i| {
+            let mut metadata = meta(Some(&format!("app-{}", i % 50)), &format!("svc-{i}-abcde"));
+            metadata.labels =
+                Some([("kubernetes.io/service-name".to_string(), format!("svc-{i}"))].into());
+            EndpointSlice {
+                metadata,
+                address_type: "IPv4".to_string(),
+                endpoints: (0..3)
+                    .map(|e| Endpoint {
+                        addresses: vec![format!("10.{}.{}.{}", i / 256, i % 256, e + 1)],
+                        ..Endpoint::default()
+                    })
+                    .collect(),
+                ports: Some(vec![EndpointPort {
+                    port: Some(8080),
+                    ..EndpointPort::default()
+                }]),
+            }
+        })
+        .collect();
     Snapshot {
         gateway_classes: vec![class],
         gateways,
         http_routes,
+        services,
+        endpoint_slices,
         ..Snapshot::default()
     }
 }
@@ -127,8 +166,9 @@ fn main() {
             std::hint::black_box(again);
         }
         println!(
-            "translate {routes:>6} HTTPRoutes / {GATEWAYS} Gateways: first {first:?}, best of {runs} {best:?}, RSS +{grew} KiB, {} binds, {} statuses",
+            "translate {routes:>6} HTTPRoutes / {GATEWAYS} Gateways / {SERVICES} Services: first {first:?}, best of {runs} {best:?}, RSS +{grew} KiB, {} binds, {} clusters, {} statuses",
             output.ir.binds.len(),
+            output.ir.clusters.len(),
             output.statuses.objects.len()
         );
     }
