@@ -17,7 +17,7 @@ use super::index::Index;
 use super::parent_ref::{self, ParentResult, Parents};
 use super::precedence::RuleKey;
 use super::view::{AgeKey, ParentTarget, RouteKind, RouteMeta, parent_refs};
-use super::{ListenerRoutes, grpc, hostnames, http, l4, tls};
+use super::{ListenerRoutes, grpc, hostnames, http, kind_conflicts, l4, tls};
 use crate::context::GatewayCtx;
 use crate::status::{Condition, ObjectStatus, RouteParentStatus, RouteStatus};
 use crate::{Options, Statuses};
@@ -45,14 +45,56 @@ pub fn attach_all(
     let mut attached: AttachedByListener = HashMap::new();
     let mut service_ancestors = ServiceAncestors::new();
 
+    // Phase 1: where would each parentRef attach?
+    let results: Vec<Vec<ParentResult>> = entries
+        .iter()
+        .map(|entry| {
+            entry
+                .meta
+                .parent_refs
+                .iter()
+                .map(|parent| {
+                    let target = ParentTarget::new(parent, &entry.meta.namespace);
+                    parent_ref::evaluate(&entry.meta, &target, gateways, &parents, &index)
+                })
+                .collect()
+        })
+        .collect();
+    // Phase 2: HTTPRoute/GRPCRoute hostname conflicts per listener.
+    let conflicts = kind_conflicts::rejected(
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                matches!(e.meta.kind, RouteKind::Http | RouteKind::Grpc)
+                    && !e.compiled.all_rules_invalid()
+            })
+            .flat_map(|(ei, e)| {
+                results[ei].iter().flat_map(move |r| match r {
+                    ParentResult::Attached(list) => list
+                        .iter()
+                        .map(|a| kind_conflicts::Candidate {
+                            entry: ei,
+                            grpc: e.meta.kind == RouteKind::Grpc,
+                            age: &e.age,
+                            listener: (a.gateway, a.listener),
+                            hostnames: &a.hostnames,
+                        })
+                        .collect::<Vec<_>>(),
+                    _ => Vec::new(),
+                })
+            })
+            .collect(),
+    );
+
+    // Phase 3: statuses, attachedRoutes, clusters.
     for (ei, entry) in entries.iter().enumerate() {
         let meta = &entry.meta;
         let compiled = &entry.compiled;
         let mut parent_statuses = Vec::new();
         let mut seen: HashSet<(usize, usize)> = HashSet::new();
-        for parent in &meta.parent_refs {
-            let target = ParentTarget::new(parent, &meta.namespace);
-            let result = parent_ref::evaluate(meta, &target, gateways, &parents, &index);
+        for (parent, result) in meta.parent_refs.iter().zip(&results[ei]) {
+            let result = without_conflicts(result, ei, &conflicts, entries.as_slice());
             let accepted = match result {
                 ParentResult::NotOurs => continue,
                 ParentResult::Rejected { reason, message } => {
@@ -171,6 +213,35 @@ pub fn attach_all(
         let listener = &mut gateways[gi].listeners[li];
         listener.routes = listener_routes(&entries, &list);
     }
+}
+
+/// A parent result with the listeners lost to an HTTPRoute/GRPCRoute
+/// hostname conflict removed; none left means not accepted.
+fn without_conflicts(
+    result: &ParentResult,
+    ei: usize,
+    conflicts: &HashSet<(usize, usize, usize)>,
+    entries: &[Entry<'_>],
+) -> ParentResult {
+    let ParentResult::Attached(list) = result else {
+        return result.clone();
+    };
+    let kept: Vec<_> = list
+        .iter()
+        .filter(|a| !conflicts.contains(&(ei, a.gateway, a.listener)))
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        let other = match entries[ei].meta.kind {
+            RouteKind::Grpc => "an older HTTPRoute",
+            _ => "an older GRPCRoute",
+        };
+        return ParentResult::Rejected {
+            reason: "NotAllowedByListeners",
+            message: format!("hostnames conflict with {other} on the same listener"),
+        };
+    }
+    ParentResult::Attached(kept)
 }
 
 fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> {

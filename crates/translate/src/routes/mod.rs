@@ -22,6 +22,7 @@ mod grpc;
 pub mod hostnames;
 mod http;
 mod index;
+mod kind_conflicts;
 mod l4;
 mod matches;
 mod parent_ref;
