@@ -53,6 +53,7 @@ Try, in another terminal:
   curl -s http://$address:8080/api -H 'x-version: v2'      # rule '/api' -> echo-v2
   $bin get httproutes -o yaml                   # statuses, like kubectl
   $bin check examples/quickstart
+  $bin observe --last 10                        # flows of the requests above (Hubble-style)
   curl -s http://$admin/metrics | grep portico_
 
 Edit the files in examples/quickstart/: changes are live within a second.

@@ -20,17 +20,23 @@ const DEADLINE: Duration = Duration::from_secs(20);
 struct Instance {
     child: Child,
     admin: SocketAddr,
+    hubble: SocketAddr,
     dir: tempfile::TempDir,
 }
 
 impl Instance {
     async fn start(dir: tempfile::TempDir) -> Instance {
         let addr_file = dir.path().join(".admin-addr");
+        // A port just released by the kernel (the Hubble API has no address file).
+        let hubble = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
         let child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(dir.path())
             .args(["--admin", "127.0.0.1:0", "--admin-addr-file"])
             .arg(&addr_file)
+            .args(["--hubble-addr", &hubble.to_string()])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -48,7 +54,12 @@ impl Instance {
         })
         .await
         .expect("admin address file");
-        Instance { child, admin, dir }
+        Instance {
+            child,
+            admin,
+            hubble,
+            dir,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -265,6 +276,22 @@ async fn run_get_traffic_and_file_edits() {
     let echoed: Value = serde_json::from_str(&body).expect("echo JSON");
     assert_eq!(echoed["path"], "/hello?x=1");
     assert_eq!(echoed["service"], "echo");
+
+    // The request is a flow in the Hubble observer API.
+    let out = Command::new(BIN)
+        .args([
+            "observe",
+            "--last",
+            "50",
+            "--hubble-addr",
+            &gw.hubble.to_string(),
+        ])
+        .output()
+        .await
+        .expect("portico observe");
+    let flows = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{flows}");
+    assert!(flows.contains("/hello?x=1"), "{flows}");
 
     // jsonpath and name output, as scripts use them.
     let (code, out, _) = gw

@@ -1,11 +1,14 @@
 //! `portico run --config DIR`: serve the objects of a directory.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use portico_observe::flow::{FlowRing, HubbleMetrics, RingConfig};
+use portico_observe::hubble::ServerOptions;
 use portico_observe::{AdminServer, ConfigMetrics};
 use portico_proxy::{Proxy, ProxyConfig};
 use portico_translate::Options;
@@ -23,6 +26,10 @@ pub struct Args {
     pub config: PathBuf,
     #[command(flatten)]
     pub admin: AdminArg,
+    /// Hubble-compatible observer API (flows; `portico observe`). If the
+    /// address cannot be bound, Portico runs without it.
+    #[arg(long = "hubble-addr", env = "PORTICO_HUBBLE_ADDR", value_name = "ADDR", default_value = portico_observe::hubble::DEFAULT_ADDR)]
+    pub hubble_addr: SocketAddr,
     /// Write the bound admin address to FILE once listening (use with `--admin 127.0.0.1:0`).
     #[arg(long, value_name = "FILE")]
     pub admin_addr_file: Option<PathBuf>,
@@ -44,7 +51,15 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     );
     let mut registry = Registry::default();
     let metrics = ConfigMetrics::register(&mut registry);
-    let proxy = Proxy::new(ProxyConfig::default());
+    let ring = FlowRing::new(RingConfig {
+        metrics: Some(HubbleMetrics::register(&mut registry)),
+        ..RingConfig::default()
+    })
+    .context("creating the flow ring")?;
+    let proxy = Proxy::new(ProxyConfig {
+        flows: ring.sink(),
+        ..ProxyConfig::default()
+    });
     crate::proxy_metrics::register(&mut registry, proxy.metrics().clone());
     let published = Arc::new(Published::default());
 
@@ -54,6 +69,18 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(file) = &args.admin_addr_file {
         write_atomically(file, &admin.local_addr().to_string())?;
     }
+    let hubble =
+        match portico_observe::hubble::bind(args.hubble_addr, ring, ServerOptions::default()).await
+        {
+            Ok(server) => {
+                tracing::info!(address = %server.local_addr(), "Hubble observer API listening");
+                Some(server)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Hubble observer API off");
+                None
+            }
+        };
 
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let service_lb = super::agent::ServiceLoadBalancer::start(&args.kube_proxy_replacement);
@@ -98,6 +125,11 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
 
     reloader.shutdown();
     proxy.shutdown(args.drain_timeout).await;
+    if let Some(hubble) = hubble
+        && let Err(e) = hubble.shutdown().await
+    {
+        tracing::warn!(error = %e, "Hubble observer API shutdown");
+    }
     admin.shutdown(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
