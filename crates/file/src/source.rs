@@ -16,13 +16,13 @@
 //!   by one whenever anything outside `metadata` and `status` changes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use portico_model::core::Time;
 use portico_model::core::jiff::{SignedDuration, Timestamp};
-use portico_model::{Loaded, ObjectKey, load_str};
-use serde_json::Value;
+use portico_model::{LoadError, Loaded, ObjectKey, load_str};
 
 use crate::error::Duplicate;
 use crate::state::{DirState, SourcedObject};
@@ -33,28 +33,60 @@ use crate::{Error, scan};
 struct FileCache {
     /// The text last read.
     text: String,
-    /// The result of loading `text`.
-    current: Loaded,
+    /// The errors of loading `text`.
+    errors: Vec<LoadError>,
     /// The last result without syntax errors (or the first result ever, if
     /// every version so far had syntax errors): whose objects are served.
     good: Loaded,
-    /// `good` is from an older text than `current`.
+    /// `good` is from an older text than `text`.
     stale: bool,
-    /// `content_json()` of each of `good.documents` (computed once).
-    contents: Vec<Arc<Value>>,
+    /// A digest of `content_json()` of each of `good.documents`, computed
+    /// once, to tell whether an object changed between reloads.
+    digests: Vec<u64>,
 }
 
-fn contents(loaded: &Loaded) -> Vec<Arc<Value>> {
+impl FileCache {
+    fn new(text: String, loaded: Loaded) -> FileCache {
+        FileCache {
+            text,
+            errors: loaded.errors.clone(),
+            digests: digests(&loaded),
+            good: loaded,
+            stale: false,
+        }
+    }
+
+    fn update(&mut self, text: String, loaded: Loaded) {
+        self.text = text;
+        self.errors = loaded.errors.clone();
+        if loaded.has_syntax_errors() {
+            self.stale = true;
+        } else {
+            self.digests = digests(&loaded);
+            self.good = loaded;
+            self.stale = false;
+        }
+    }
+}
+
+/// Digest of an object's content (everything outside metadata and status).
+/// The serialization of a typed object is deterministic, and the digest
+/// only compares versions of one object within this process.
+fn digests(loaded: &Loaded) -> Vec<u64> {
     loaded
         .documents
         .iter()
-        .map(|d| Arc::new(d.object.content_json()))
+        .map(|d| {
+            let mut hasher = DefaultHasher::new();
+            d.object.content_json().to_string().hash(&mut hasher);
+            hasher.finish()
+        })
         .collect()
 }
 
 #[derive(Debug)]
 struct Tracked {
-    content: Arc<Value>,
+    digest: u64,
     generation: i64,
 }
 
@@ -178,29 +210,13 @@ impl DirSource {
                 Some(cache) => {
                     changed = true;
                     let loaded = load_str(path, &text);
-                    cache.text = text;
-                    if loaded.has_syntax_errors() {
-                        cache.stale = true;
-                    } else {
-                        cache.contents = contents(&loaded);
-                        cache.good = loaded.clone();
-                        cache.stale = false;
-                    }
-                    cache.current = loaded;
+                    cache.update(text, loaded);
                 }
                 None => {
                     changed = true;
                     let loaded = load_str(path, &text);
-                    self.files.insert(
-                        path.clone(),
-                        FileCache {
-                            text,
-                            contents: contents(&loaded),
-                            good: loaded.clone(),
-                            current: loaded,
-                            stale: false,
-                        },
-                    );
+                    self.files
+                        .insert(path.clone(), FileCache::new(text, loaded));
                 }
             }
         }
@@ -212,20 +228,20 @@ impl DirSource {
     /// Builds the state from the file caches: duplicates, stamps, generations.
     fn assemble(&mut self, mut errors: Vec<Error>) -> DirState {
         let mut objects: Vec<SourcedObject> = Vec::new();
-        // Per object: which metadata the loader defaulted, and its content.
+        // Per object: which metadata the loader defaulted, and its digest.
         let mut extra = Vec::new();
         let mut index: HashMap<ObjectKey, usize> = HashMap::new();
         let mut skipped = Vec::new();
         let mut warnings = Vec::new();
         let mut stale_files = Vec::new();
         for (path, cache) in &self.files {
-            errors.extend(cache.current.errors.iter().cloned().map(Error::Load));
+            errors.extend(cache.errors.iter().cloned().map(Error::Load));
             if cache.stale {
                 stale_files.push(path.clone());
             }
             skipped.extend(cache.good.skipped.iter().cloned());
             warnings.extend(cache.good.warnings.iter().cloned());
-            for (doc, content) in cache.good.documents.iter().zip(&cache.contents) {
+            for (doc, digest) in cache.good.documents.iter().zip(&cache.digests) {
                 let key = doc.object.key();
                 let sourced = SourcedObject {
                     object: doc.object.clone(),
@@ -238,18 +254,18 @@ impl DirSource {
                         second: doc.location.clone(),
                     })));
                     objects[i] = sourced;
-                    extra[i] = (doc.defaulted, content);
+                    extra[i] = (doc.defaulted, *digest);
                 } else {
                     index.insert(key, objects.len());
                     objects.push(sourced);
-                    extra.push((doc.defaulted, content));
+                    extra.push((doc.defaulted, *digest));
                 }
             }
         }
 
         let mut generations = HashMap::with_capacity(objects.len());
         let mut first_seen = HashMap::with_capacity(objects.len());
-        for (sourced, (defaulted, content)) in objects.iter_mut().zip(extra) {
+        for (sourced, (defaulted, digest)) in objects.iter_mut().zip(extra) {
             let key = sourced.object.key();
             let meta = sourced.object.metadata_mut();
             if defaulted.creation_timestamp {
@@ -262,9 +278,7 @@ impl DirSource {
             }
             let generation = if defaulted.generation {
                 match self.generations.get(&key) {
-                    Some(t) if Arc::ptr_eq(&t.content, content) || t.content == *content => {
-                        t.generation
-                    }
+                    Some(t) if t.digest == digest => t.generation,
                     Some(t) => t.generation + 1,
                     None => 1,
                 }
@@ -272,13 +286,7 @@ impl DirSource {
                 meta.generation.unwrap_or(1)
             };
             meta.generation = Some(generation);
-            generations.insert(
-                key,
-                Tracked {
-                    content: Arc::clone(content),
-                    generation,
-                },
-            );
+            generations.insert(key, Tracked { digest, generation });
         }
         // Forget objects that are gone: if they come back, they are new.
         self.generations = generations;
