@@ -7,6 +7,16 @@
 //! Errors from that last step carry the JSON path of the failing field, which
 //! is mapped back to the field's line and column.
 //!
+//! Dispatch: every version the v1.6.1 experimental CRDs serve is accepted and
+//! converted to the v1 type (TLSRoute v1alpha2 without `hostnames` gets an
+//! empty list, meaning "any SNI"); core v1 Namespace/Service/Secret/ConfigMap,
+//! discovery.k8s.io/v1 EndpointSlice, portico.dev/v1alpha1 LoadBalancerIPPool.
+//! `kind: List` is expanded. A kind Portico does not read (or a known kind
+//! name in a foreign group, e.g. Istio's Gateway) is skipped; a known kind
+//! in its own group with an unserved version is an error naming the served
+//! ones. Secret `stringData` is merged into `data`. Deprecated versions load
+//! with a warning.
+//!
 //! Like the API server on create, the loader drops `status`, applies field
 //! defaults (CRD schema defaults for Gateway API kinds, the core defaults
 //! translation relies on), checks the CRDs' OpenAPI validations (not their
