@@ -3,6 +3,7 @@
 //! and checks what the upstream test checks.
 
 mod httproute_basic;
+mod httproute_grants;
 mod httproute_hostnames;
 mod httproute_invalid;
 mod httproute_matching;
@@ -19,5 +20,6 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_matching::method_tests());
     tests.extend(httproute_invalid::tests());
     tests.extend(httproute_parents::tests());
+    tests.extend(httproute_grants::tests());
     tests
 }
