@@ -207,3 +207,38 @@ async fn shutdown_stops_accepting() {
     within(server.wait()).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn unread_request_bodies_do_not_break_keep_alive() {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper_util::rt::TokioIo;
+
+    let (config, _log) = config("svc");
+    let server = serve_http(listener().await, config, CancellationToken::new())
+        .await
+        .expect("serve");
+    let stream = within(tokio::net::TcpStream::connect(server.local_addr()))
+        .await
+        .expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    for i in 0..3 {
+        let body = bytes::Bytes::from(vec![b'x'; 100_000]);
+        let req = Request::post(format!("/upload/{i}"))
+            .header("host", "h")
+            .body(Full::new(body))
+            .expect("request");
+        within(sender.ready()).await.expect("connection reusable");
+        let resp = within(sender.send_request(req)).await.expect("response");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = within(resp.into_body().collect())
+            .await
+            .expect("body")
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["path"], format!("/upload/{i}"));
+    }
+}

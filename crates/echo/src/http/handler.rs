@@ -55,6 +55,13 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     conn: Arc<Conn>,
 ) -> Result<Resp, std::convert::Infallible> {
+    // Read (and drop) the request body first, so the connection stays
+    // reusable for the next request; the echo never looks at bodies.
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, ());
+    if req.uri().path() != "/ws" {
+        drain(body).await;
+    }
     if shared.mode == Mode::H2cOnly {
         let upgrade_h2c = req
             .headers()
@@ -77,6 +84,29 @@ pub(crate) async fn handle(
     Ok(resp)
 }
 
+/// Longest request body read and dropped; past it the connection is closed
+/// after the answer instead.
+const MAX_DRAIN: usize = 16 << 20;
+
+async fn drain(mut body: Incoming) {
+    use http_body_util::BodyExt as _;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                total += frame.data_ref().map_or(0, bytes::Bytes::len);
+                if total > MAX_DRAIN {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, "reading request body failed");
+                return;
+            }
+        }
+    }
+}
+
 /// `/status/NNN` (exactly three digits, no query) answers NNN; anything else
 /// under `/status/` is 400.
 fn status(request_uri: &str) -> Resp {
@@ -91,7 +121,7 @@ fn status(request_uri: &str) -> Resp {
     resp
 }
 
-async fn retry(req: &Request<Incoming>, shared: &Shared, conn: &Conn) -> Resp {
+async fn retry(req: &Request<()>, shared: &Shared, conn: &Conn) -> Resp {
     let Some(params) = RetryParams::from_query(req.uri().query()) else {
         return echo(req, shared, conn).await;
     };
@@ -120,7 +150,7 @@ async fn retry(req: &Request<Incoming>, shared: &Shared, conn: &Conn) -> Resp {
     }
 }
 
-fn log_request(req: &Request<Incoming>, shared: &Shared, conn: &Conn) {
+fn log_request(req: &Request<()>, shared: &Shared, conn: &Conn) {
     shared.log.record(EchoRecord {
         request_uri: request_uri(req.uri(), req.version()),
         remote: conn.remote,
@@ -138,7 +168,7 @@ async fn sleep_or_cancel(delay: Duration, token: &CancellationToken) -> bool {
 }
 
 /// The echo answer itself.
-async fn echo(req: &Request<Incoming>, shared: &Shared, conn: &Conn) -> Resp {
+async fn echo(req: &Request<()>, shared: &Shared, conn: &Conn) -> Resp {
     log_request(req, shared, conn);
     let delay = query_pairs(req.uri().query().unwrap_or(""))
         .into_iter()

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -26,10 +25,7 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 
 /// Answers a WebSocket handshake and spawns the echo session; anything that
 /// is not a valid handshake gets 400.
-pub(crate) fn upgrade(
-    mut req: Request<Incoming>,
-    token: CancellationToken,
-) -> Response<Full<Bytes>> {
+pub(crate) fn upgrade(mut req: Request<()>, token: CancellationToken) -> Response<Full<Bytes>> {
     let headers = req.headers();
     let valid = req.method() == Method::GET
         && req.version() == Version::HTTP_11
