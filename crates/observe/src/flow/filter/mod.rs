@@ -18,6 +18,8 @@ mod ip;
 mod label;
 mod name;
 mod port;
+#[cfg(test)]
+mod props;
 mod protocol;
 
 pub use label::LabelSelector;
