@@ -5,6 +5,11 @@
  * backend when the backend set changes, and replies are reverse-translated
  * on egress so the client only ever sees the VIP. The node forwards between
  * the interfaces (ip_forward); IPv4, IP header without options.
+ *
+ * With SNAT (snat_addr set at load time), the client address is also
+ * replaced by the node's address and a port from 32768-60999, so backends
+ * need no route back to clients; the replies arrive on the internal
+ * interface, where portico_nodeport_snat_reply restores client and VIP.
  */
 #include "lb.h"
 #include <linux/if_ether.h>
@@ -35,8 +40,31 @@ struct ct4_key {
 struct ct4_entry {
 	__u32 backend_id;
 	__u16 rev_nat_id;
+	__be16 snat_port; /* 0 without SNAT */
+};
+
+/* SNAT: (backend, node address and port) → the client. */
+struct snat4_key {
+	__be32 backend;
+	__be32 node;
+	__be16 backend_port;
+	__be16 node_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct snat4_value {
+	__be32 client;
+	__be16 client_port;
 	__u16 pad;
 };
+
+/* Set by the loader: the node address used as SNAT source (0: no SNAT). */
+volatile const __be32 snat_addr = 0;
+
+#define SNAT_PORT_MIN 32768
+#define SNAT_PORT_RANGE 28232 /* 32768..60999 */
+#define SNAT_TRIES 8
 
 /* Reply as the backend sends it: backend → client, mapped back to the VIP. */
 struct ct4_reverse {
@@ -47,6 +75,7 @@ struct ct4_reverse {
 
 PINNED_LRU(portico_ct4, struct ct4_key, struct ct4_entry, 65536);
 PINNED_LRU(portico_ct4_reverse, struct ct4_key, struct ct4_reverse, 65536);
+PINNED_LRU(portico_snat4, struct snat4_key, struct snat4_value, 65536);
 
 static __always_inline __u32 flow_hash(const struct ct4_key *k)
 {
@@ -140,6 +169,39 @@ static __always_inline void emit(const struct ct4_key *ct, __u16 rev_nat_id, __u
 	bpf_ringbuf_output(&portico_lb_events, &ev, sizeof(ev), 0);
 }
 
+/* A node port for the flow: the one it has, or a free one (0 if none). */
+static __always_inline __be16 snat_port(const struct ct4_key *ct, const struct lb4_backend *be,
+					__be16 have)
+{
+	struct snat4_key key = {
+		.backend = be->address,
+		.node = snat_addr,
+		.backend_port = be->port,
+		.proto = ct->proto,
+	};
+	struct snat4_value val = { .client = ct->saddr, .client_port = ct->sport };
+	struct snat4_value *cur;
+	__u32 h = flow_hash(ct);
+
+	if (have) {
+		key.node_port = have;
+		bpf_map_update_elem(&portico_snat4, &key, &val, BPF_ANY);
+		return have;
+	}
+#pragma unroll
+	for (int i = 0; i < SNAT_TRIES; i++) {
+		__u16 port = SNAT_PORT_MIN + (h + i * 7919) % SNAT_PORT_RANGE;
+		key.node_port = bpf_htons(port);
+		cur = bpf_map_lookup_elem(&portico_snat4, &key);
+		if (!cur || (cur->client == val.client && cur->client_port == val.client_port)) {
+			if (bpf_map_update_elem(&portico_snat4, &key, &val, BPF_ANY))
+				return 0;
+			return key.node_port;
+		}
+	}
+	return 0;
+}
+
 SEC("classifier")
 int portico_nodeport_ingress(struct __sk_buff *skb)
 {
@@ -223,6 +285,100 @@ int portico_nodeport_ingress(struct __sk_buff *skb)
 
 	if (rewrite(skb, IP_DST_OFF, L4_OFF + 2, p.csum_off, p.proto, ct.daddr, be->address,
 		    ct.dport, be->port))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+/* Internal interface egress (SNAT mode), after routing: a flow this node
+ * DNATed leaves with the node's address and a node port as its source. (At
+ * ingress, before routing, a local source address would be dropped as a
+ * martian.) */
+SEC("classifier")
+int portico_nodeport_snat_egress(struct __sk_buff *skb)
+{
+	struct ct4_key rkey = {};
+	struct ct4_reverse *rev;
+	struct ct4_entry *entry;
+	struct lb4_backend be = {};
+	struct parsed p;
+
+	if (!snat_addr || parse(skb, &p))
+		return TC_ACT_OK;
+	rkey.saddr = p.ip->daddr; /* backend */
+	rkey.daddr = p.ip->saddr; /* client */
+	rkey.sport = p.ports[1];
+	rkey.dport = p.ports[0];
+	rkey.proto = p.proto;
+	rev = bpf_map_lookup_elem(&portico_ct4_reverse, &rkey);
+	if (!rev)
+		return TC_ACT_OK;
+	struct ct4_key ct = {
+		.saddr = rkey.daddr,
+		.daddr = rev->vip,
+		.sport = rkey.dport,
+		.dport = rev->vport,
+		.proto = rkey.proto,
+	};
+	entry = bpf_map_lookup_elem(&portico_ct4, &ct);
+	if (!entry)
+		return TC_ACT_OK;
+	be.address = rkey.saddr;
+	be.port = rkey.sport;
+	__be16 have = entry->snat_port;
+	__be16 port = snat_port(&ct, &be, have);
+
+	if (!port)
+		return TC_ACT_SHOT; /* no free node port for this backend */
+	if (port != have)
+		entry->snat_port = port;
+	if (rewrite(skb, IP_SRC_OFF, L4_OFF, p.csum_off, p.proto, ct.saddr, snat_addr, ct.sport,
+		    port))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+/* Internal interface ingress (SNAT mode): a backend's reply to node:port
+ * goes back to the client, from the VIP. */
+SEC("classifier")
+int portico_nodeport_snat_reply(struct __sk_buff *skb)
+{
+	struct snat4_key key = {};
+	struct snat4_value *client;
+	struct ct4_reverse *rev;
+	struct parsed p;
+
+	if (!snat_addr || parse(skb, &p))
+		return TC_ACT_OK;
+	key.backend = p.ip->saddr;
+	key.node = p.ip->daddr;
+	key.backend_port = p.ports[0];
+	key.node_port = p.ports[1];
+	key.proto = p.proto;
+	if (key.node != snat_addr)
+		return TC_ACT_OK;
+	client = bpf_map_lookup_elem(&portico_snat4, &key);
+	if (!client)
+		return TC_ACT_OK;
+	struct ct4_key rkey = {
+		.saddr = key.backend,
+		.daddr = client->client,
+		.sport = key.backend_port,
+		.dport = client->client_port,
+		.proto = key.proto,
+	};
+	rev = bpf_map_lookup_elem(&portico_ct4_reverse, &rkey);
+	if (!rev)
+		return TC_ACT_OK;
+	__be32 client_addr = client->client;
+	__be16 client_port = client->client_port;
+	__be32 vip = rev->vip;
+	__be16 vport = rev->vport;
+
+	if (rewrite(skb, IP_DST_OFF, L4_OFF + 2, p.csum_off, p.proto, key.node, client_addr,
+		    key.node_port, client_port))
+		return TC_ACT_SHOT;
+	if (rewrite(skb, IP_SRC_OFF, L4_OFF, p.csum_off, p.proto, key.backend, vip,
+		    key.backend_port, vport))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }

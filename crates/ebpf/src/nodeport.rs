@@ -3,6 +3,7 @@
 //! backend and Maglev maps the [`crate::Agent`] keeps in sync (pinned by name
 //! in the same directory) and adds a conntrack LRU of its own.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use aya::maps::RingBuf;
@@ -15,6 +16,9 @@ use crate::{object, sys};
 
 pub const INGRESS_PROGRAM: &str = "portico_nodeport_ingress";
 pub const EGRESS_PROGRAM: &str = "portico_nodeport_egress";
+pub const SNAT_REPLY_PROGRAM: &str = "portico_nodeport_snat_reply";
+pub const SNAT_EGRESS_PROGRAM: &str = "portico_nodeport_snat_egress";
+pub const MAP_SNAT4: &str = "portico_snat4";
 pub const MAP_CT4: &str = "portico_ct4";
 pub const MAP_CT4_REVERSE: &str = "portico_ct4_reverse";
 
@@ -30,23 +34,48 @@ impl NodePort {
     /// using the maps pinned under `pin_dir` (created if the agent has not
     /// pinned them yet).
     pub fn attach(pin_dir: &Path, interface: &str) -> Result<NodePort> {
+        NodePort::load(pin_dir, interface, None)
+    }
+
+    /// Like [`NodePort::attach`], and also SNATs each new flow to `node`
+    /// (an address of `internal`, the interface towards the backends) with a
+    /// port from 32768-60999 (on `internal`'s egress, after routing), so
+    /// backends need no route to the clients. The replies are translated back
+    /// on `internal`'s ingress.
+    pub fn attach_with_snat(
+        pin_dir: &Path,
+        external: &str,
+        internal: &str,
+        node: Ipv4Addr,
+    ) -> Result<NodePort> {
+        NodePort::load(pin_dir, external, Some((internal, node)))
+    }
+
+    fn load(pin_dir: &Path, interface: &str, snat: Option<(&str, Ipv4Addr)>) -> Result<NodePort> {
         let bytes = object::nodeport()?;
         sys::check_capabilities()?;
         sys::ensure_bpffs(pin_dir)?;
         std::fs::create_dir_all(pin_dir)
             .map_err(|e| Error::io(format!("creating pin directory {}", pin_dir.display()), e))?;
         crate::pins::drop_incompatible(pin_dir)?;
+        let snat_addr: u32 = snat.map_or(0, |(_, ip)| crate::maps::ip_to_net(ip));
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(pin_dir)
+            .override_global("snat_addr", &snat_addr, true)
             .load(bytes)
             .map_err(|e| Error::Load {
                 pin_dir: PathBuf::from(pin_dir),
                 source: Box::new(e),
             })?;
-        for (name, direction) in [
-            (INGRESS_PROGRAM, TcAttachType::Ingress),
-            (EGRESS_PROGRAM, TcAttachType::Egress),
-        ] {
+        let mut attach = vec![
+            (INGRESS_PROGRAM, interface, TcAttachType::Ingress),
+            (EGRESS_PROGRAM, interface, TcAttachType::Egress),
+        ];
+        if let Some((internal, _)) = snat {
+            attach.push((SNAT_EGRESS_PROGRAM, internal, TcAttachType::Egress));
+            attach.push((SNAT_REPLY_PROGRAM, internal, TcAttachType::Ingress));
+        }
+        for (name, iface, direction) in attach {
             let program: &mut SchedClassifier = ebpf
                 .program_mut(name)
                 .ok_or(Error::MissingProgram { program: name })?
@@ -62,7 +91,7 @@ impl NodePort {
                 source: Box::new(e),
             })?;
             program
-                .attach(interface, direction)
+                .attach(iface, direction)
                 .map_err(|e| Error::Program {
                     program: name,
                     action: "attach",

@@ -73,8 +73,12 @@ impl Drop for Topology {
 const POD_IPS: [&str; 3] = ["10.214.1.2", "10.214.1.3", "10.214.1.4"];
 
 impl Topology {
-    fn create() -> Result<Topology, String> {
-        let tag = std::process::id() % 100_000;
+    /// `pod_default_route`: whether the pods can route back to clients
+    /// (through the node); without it only SNAT gets replies back.
+    fn create(pod_default_route: bool) -> Result<Topology, String> {
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("{}x{seq}", std::process::id() % 100_000);
         let mut t = Topology {
             client: format!("ptnc{tag}"),
             node: format!("ptnn{tag}"),
@@ -121,7 +125,9 @@ impl Topology {
             "via",
             "10.214.0.1",
         ])?;
-        ip(&["-n", &p, "route", "add", "default", "via", "10.214.1.1"])?;
+        if pod_default_route {
+            ip(&["-n", &p, "route", "add", "default", "via", "10.214.1.1"])?;
+        }
         let out = Command::new("ip")
             .args([
                 "netns",
@@ -163,7 +169,7 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
     let Some(env) = Env::new("nodeport") else {
         return;
     };
-    let topo = match Topology::create() {
+    let topo = match Topology::create(true) {
         Ok(t) => t,
         Err(e) if e.starts_with("SKIP") => {
             println!("{e}");
@@ -274,4 +280,60 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
     let gone = format!(" pod{}@", held_pod + 1);
     assert!(lines.iter().all(|l| !l.contains(&gone)), "{lines:?}");
     assert!(lines.iter().any(|l| l.contains(" pod3@")), "{lines:?}");
+}
+
+/// SNAT: the pods have no route to the client network, so only the node's
+/// translation (client → node address and port, and back) lets them answer.
+#[test]
+fn nodeport_snat_returns_through_the_node() {
+    let Some(env) = Env::new("snat") else { return };
+    let topo = match Topology::create(false) {
+        Ok(t) => t,
+        Err(e) if e.starts_with("SKIP") => {
+            println!("{e}");
+            return;
+        }
+        Err(e) => panic!("topology: {e}"),
+    };
+    let Some(mut agent) = env.agent() else { return };
+    let vip: SocketAddr = "10.214.100.2:8443".parse().unwrap();
+    let mut f = frontend(vip, L4Protocol::Tcp, &[pod(0), pod(1), pod(2)]);
+    f.kind = FrontendKind::NodePort;
+    agent.sync(&[f]).expect("sync");
+    let node_ns = Path::new("/var/run/netns").join(&topo.node);
+    let attached = portico_ebpf::sys::in_netns(&node_ns, || {
+        NodePort::attach_with_snat(&env.pin_dir, "ext0", "int0", [10, 214, 1, 1].into())
+    })
+    .expect("enter node namespace");
+    let _tc = match attached {
+        Ok(tc) => tc,
+        Err(e @ (portico_ebpf::Error::Load { .. } | portico_ebpf::Error::Program { .. })) => {
+            println!("SKIP: kernel refused the tc programs: {e}");
+            return;
+        }
+        Err(e) => panic!("attach tc: {e}"),
+    };
+
+    let lines = common::collect(spawn_in_netns(
+        &topo.client,
+        &format!("tcp {vip} 30"),
+        Stdio::null(),
+    ));
+    assert_eq!(lines.len(), 30, "{lines:?}");
+    let mut pods = BTreeMap::<String, usize>::new();
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f[0], "ok", "{l}");
+        assert_eq!(f[2], vip.to_string(), "the client sees the VIP: {l}");
+        let (name, peer) = f[1].split_once('@').expect("name@peer");
+        let peer: SocketAddr = peer.parse().expect("peer");
+        assert_eq!(
+            peer.ip().to_string(),
+            "10.214.1.1",
+            "the pod sees the node: {l}"
+        );
+        assert!((32768..61000).contains(&peer.port()), "{l}");
+        *pods.entry(name.to_string()).or_default() += 1;
+    }
+    assert_eq!(pods.len(), 3, "{pods:?}");
 }
