@@ -350,3 +350,105 @@ fn listener_set_status(
         listeners: mine.iter().map(|l| listener_status(l)).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway_class;
+
+    const INPUT: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: portico}
+spec: {controllerName: portico.dev/gateway-controller}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: web, labels: {expose: "yes"}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: portico
+  allowedListeners: {namespaces: {from: Same}}
+  listeners:
+  - {name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {expose: "yes"}}}}}
+  - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: missing}]}}
+  - {name: tcp, port: 9000, protocol: TCP}
+  - {name: tcp2, port: 9000, protocol: TCP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: extra, namespace: infra}
+spec:
+  parentRef: {name: gw}
+  listeners:
+  - {name: alt, port: 8080, protocol: HTTP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: foreign, namespace: web}
+spec:
+  parentRef: {name: gw, namespace: infra}
+  listeners:
+  - {name: alt2, port: 8081, protocol: HTTP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: broken, namespace: infra}
+spec:
+  gatewayClassName: portico
+  infrastructure: {parametersRef: {group: x.io, kind: X, name: x}}
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+"#;
+
+    #[test]
+    fn listener_contexts_carry_what_route_attachment_needs() {
+        let loaded = portico_model::load_str(std::path::Path::new("test.yaml"), INPUT);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let snapshot = Snapshot::from_objects(loaded.documents.into_iter().map(|d| d.object));
+        let options = Options::default();
+        let mut statuses = Statuses::default();
+        let classes = gateway_class::evaluate(&snapshot, &options, &mut statuses);
+        let gateways = build(&snapshot, &options, &classes, &mut statuses);
+        let names: Vec<&str> = gateways.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["broken", "gw"]);
+
+        let broken = &gateways[0];
+        assert!(broken.addresses.is_empty());
+        assert!(
+            broken
+                .listeners
+                .iter()
+                .all(|l| !l.attachable && !l.programmed)
+        );
+
+        let gw = &gateways[1];
+        assert_eq!(gw.addresses.len(), 1);
+        let by_name = |n: &str| {
+            gw.listeners
+                .iter()
+                .find(|l| l.name == n)
+                .unwrap_or_else(|| panic!("no listener {n}"))
+        };
+        let http = by_name("http");
+        assert!(http.attachable && http.programmed);
+        assert!(http.allowed_namespaces.allows("web"));
+        assert!(!http.allowed_namespaces.allows("infra"));
+        assert!(http.allows_kind(portico_model::GATEWAY_GROUP, "HTTPRoute"));
+        // A bad certificate keeps routes attached but the listener unprogrammed.
+        let https = by_name("https");
+        assert!(https.attachable && !https.programmed);
+        // Two TCP listeners on one port of one Gateway: both conflicted.
+        for n in ["tcp", "tcp2"] {
+            assert!(!by_name(n).attachable, "{n}");
+        }
+        // The same-namespace ListenerSet joins; the foreign one is not allowed.
+        let alt = by_name("alt");
+        assert_eq!(alt.owner.kind, "ListenerSet");
+        assert!(alt.programmed);
+        assert!(gw.listeners.iter().all(|l| l.name != "alt2"));
+    }
+}
