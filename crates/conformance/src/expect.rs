@@ -39,6 +39,21 @@ pub struct ExpectedRequest {
     pub absent_headers: Vec<String>,
 }
 
+impl ExpectedRequest {
+    /// The backend must see `path` with `headers` and without `absent`.
+    pub fn new(path: &str, headers: &[(&str, &str)], absent: &[&str]) -> ExpectedRequest {
+        ExpectedRequest {
+            path: path.to_string(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            absent_headers: absent.iter().map(|s| s.to_string()).collect(),
+            ..ExpectedRequest::default()
+        }
+    }
+}
+
 /// Where a redirect must point (empty fields: not checked / defaults).
 #[derive(Clone, Debug, Default)]
 pub struct Redirect {
@@ -106,6 +121,11 @@ impl Expect {
             .headers
             .push((name.to_string(), value.to_string()));
         self
+    }
+
+    /// Adds several request headers.
+    pub fn headers(self, headers: &[(&str, &str)]) -> Expect {
+        headers.iter().fold(self, |e, (n, v)| e.header(n, v))
     }
 
     pub fn expect_request(mut self, expected: ExpectedRequest) -> Expect {

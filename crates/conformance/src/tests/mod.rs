@@ -3,6 +3,7 @@
 //! and checks what the upstream test checks.
 
 mod httproute_basic;
+mod httproute_filters;
 mod httproute_grants;
 mod httproute_hostnames;
 mod httproute_invalid;
@@ -21,5 +22,6 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_invalid::tests());
     tests.extend(httproute_parents::tests());
     tests.extend(httproute_grants::tests());
+    tests.extend(httproute_filters::tests());
     tests
 }
