@@ -2,8 +2,9 @@
 //!
 //! HTTP/1.1 goes through hyper-util's pooled client (keep-alive connections
 //! keyed by endpoint address); HTTP/2 prior knowledge (`kubernetes.io/h2c`)
-//! through the endpoint's own multiplexed connection ([`super::h2`]), so the
-//! original `:authority` can be sent while dialing the endpoint address.
+//! through the endpoint's own multiplexed connections ([`super::h2`]), so
+//! the original `:authority` can be sent while dialing the endpoint address;
+//! backends with a BackendTLSPolicy through [`super::h1_tls`].
 
 use std::time::Duration;
 
@@ -85,7 +86,7 @@ impl Clients {
                 *req.version_mut() = Version::HTTP_2;
                 let mut sender = endpoint
                     .h2
-                    .sender(endpoint.address, self.connect_timeout)
+                    .sender(endpoint.address, self.connect_timeout, endpoint.active())
                     .await
                     .map_err(|e| SendError::Connect(e.to_string()))?;
                 sender
