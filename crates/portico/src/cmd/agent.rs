@@ -147,6 +147,10 @@ pub struct Args {
     /// egress: DNAT to a backend with Maglev and conntrack). Repeatable.
     #[arg(long = "north-south-interface", value_name = "IFACE")]
     pub interfaces: Vec<String>,
+    /// SNAT north-south flows to ADDR (an address of IFACE, the interface
+    /// towards the backends), so backends need no route to clients.
+    #[arg(long = "north-south-snat", value_name = "IFACE=ADDR", value_parser = parse_snat)]
+    pub snat: Option<(String, std::net::Ipv4Addr)>,
     /// Quiet time after a file change before re-syncing.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
     pub debounce: Duration,
@@ -162,8 +166,14 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     let mut lb = ServiceLoadBalancer::try_start(&args.bpf).context("starting the eBPF agent")?;
     let mut north_south = Vec::new();
     for iface in &args.interfaces {
-        let tc = portico_ebpf::NodePort::attach(&args.bpf.bpf_pin_dir, iface)
-            .with_context(|| format!("attaching the north-south load balancer to {iface}"))?;
+        let pin_dir = &args.bpf.bpf_pin_dir;
+        let tc = match &args.snat {
+            Some((internal, addr)) => {
+                portico_ebpf::NodePort::attach_with_snat(pin_dir, iface, internal, *addr)
+            }
+            None => portico_ebpf::NodePort::attach(pin_dir, iface),
+        }
+        .with_context(|| format!("attaching the north-south load balancer to {iface}"))?;
         north_south.push(tc);
     }
     let mut states = portico_file::watch(&args.config, args.debounce)
@@ -203,6 +213,19 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn parse_snat(s: &str) -> Result<(String, std::net::Ipv4Addr), String> {
+    let (iface, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s}: expected IFACE=ADDR"))?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("{addr}: not an IPv4 address ({e})"))?;
+    if iface.is_empty() {
+        return Err(format!("{s}: empty interface name"));
+    }
+    Ok((iface.to_string(), addr))
+}
+
 /// Sleeps until `deadline`, or forever without one.
 async fn sleep_until(deadline: Option<std::time::Instant>) {
     match deadline {
@@ -234,6 +257,17 @@ mod tests {
         );
         let lb = ServiceLoadBalancer::start(&cli.kpr);
         assert!(!lb.is_on());
+    }
+
+    #[test]
+    fn snat_flag_parses() {
+        assert_eq!(
+            parse_snat("int0=10.0.0.1"),
+            Ok(("int0".to_string(), std::net::Ipv4Addr::new(10, 0, 0, 1)))
+        );
+        assert!(parse_snat("int0").is_err());
+        assert!(parse_snat("=10.0.0.1").is_err());
+        assert!(parse_snat("int0=fd00::1").is_err());
     }
 
     #[test]
