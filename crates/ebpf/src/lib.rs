@@ -1,11 +1,23 @@
 //! eBPF service load balancer (kube-proxy replacement).
 //!
-//! C programs under `bpf/` (compiled by clang in `build.rs`) rewrite a Service
-//! VIP to a backend at `connect()`/`sendmsg()` (cgroup v2 socket hooks) and
-//! show the VIP again on `recvmsg()`/`getpeername()`. This crate plans the
-//! kernel maps from the IR's [`portico_ir::ServiceFrontend`]s
-//! ([`LbState::plan`]), diffs two plans into ordered map writes ([`diff()`]),
-//! and runs them through an aya-based [`Agent`].
+//! C programs under `bpf/` (compiled by clang in `build.rs`):
+//! - `sock_lb.c`: east-west socket LB. cgroup v2 `connect`/`sendmsg` hooks
+//!   (v4 and v6) rewrite a Service VIP to a backend before any packet exists;
+//!   `recvmsg`/`getpeername` show the VIP again; ClientIP affinity by netns
+//!   cookie; Maglev or random backend choice.
+//! - `nodeport.c`: north-south on tc. DNAT to a backend chosen by Maglev over
+//!   the 5-tuple, a conntrack LRU so flows stick, reverse NAT of replies, and
+//!   optional SNAT ([`NodePort`]).
+//!
+//! Rust side: [`LbState::plan`] turns the IR's
+//! [`portico_ir::ServiceFrontend`]s into the kernel state (stable ids,
+//! Maglev tables from `portico-maglev`), [`diff()`] orders the map writes so
+//! no lookup sees a half-written service, and the aya-based [`Agent`] loads,
+//! attaches, pins under [`DEFAULT_PIN_DIR`], syncs, lists and detaches.
+//! Trace/drop events arrive as [`FlowRecord`]s through an [`EventReader`].
+//!
+//! Root tests (`tests/`) build their own cgroups, network namespaces and veth
+//! pairs and skip, saying why, without privileges or kernel support.
 #![deny(unsafe_code)]
 
 mod agent;
