@@ -245,7 +245,13 @@ async fn status_summarises_objects_and_flows() {
     let mut run = Command::new(BIN)
         .args(["run", "--config"])
         .arg(dir.path())
-        .args(["--admin", "127.0.0.1:0", "--admin-addr-file"])
+        .args([
+            "--admin",
+            "127.0.0.1:0",
+            "--hubble-addr",
+            "127.0.0.1:0",
+            "--admin-addr-file",
+        ])
         .arg(&addr_file)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
