@@ -473,3 +473,82 @@ pub async fn expect_all(env: &Env, gw_addr: &str, expects: &[Expect]) -> Result<
     }
     Ok(())
 }
+
+/// Sends `total` copies of `request` (`concurrency` at a time) and counts
+/// answers by the Deployment of the answering pod (the pod name without its
+/// last two `-` parts). Any non-200 answer is an error.
+pub async fn distribution(
+    gw_addr: &str,
+    request: &Request,
+    total: usize,
+    concurrency: usize,
+) -> Result<BTreeMap<String, usize>, String> {
+    use futures::StreamExt as _;
+    let extra = vec![("X-Echo-Set-Header".to_string(), String::new())];
+    let results: Vec<Result<String, String>> = futures::stream::iter(0..total)
+        .map(|_| {
+            let extra = extra.clone();
+            async move {
+                let got = round_trip(gw_addr, request, &extra).await?;
+                if got.status != 200 {
+                    return Err(format!("status {}", got.status));
+                }
+                let echo: Value = serde_json::from_slice(&got.body).map_err(|e| e.to_string())?;
+                let pod = echo.get("pod").and_then(Value::as_str).unwrap_or("");
+                let parts: Vec<&str> = pod.split('-').collect();
+                let keep = parts.len().saturating_sub(2);
+                Ok(parts[..keep].join("-"))
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut seen = BTreeMap::new();
+    for r in results {
+        *seen.entry(r?).or_insert(0) += 1;
+    }
+    Ok(seen)
+}
+
+/// Upstream weight check: `total` requests must split as `weights` (share
+/// per Deployment, 0.0 meaning none) within `tolerance`, retried up to 10
+/// times because it is statistical.
+pub async fn expect_weights(
+    env: &Env,
+    gw_addr: &str,
+    request: &Request,
+    weights: &[(&str, f64)],
+) -> Result<(), Failure> {
+    const TOTAL: usize = 500;
+    const TOLERANCE: f64 = 0.05;
+    let mut last = String::new();
+    for _ in 0..10 {
+        let seen = match distribution(gw_addr, request, TOTAL, 10).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let mut problems = Vec::new();
+        for name in seen.keys() {
+            if !weights.iter().any(|(w, _)| w == name) {
+                problems.push(format!("unexpected backend {name}"));
+            }
+        }
+        for (name, want) in weights {
+            let got = *seen.get(*name).unwrap_or(&0) as f64 / TOTAL as f64;
+            if (got - want).abs() > TOLERANCE {
+                problems.push(format!(
+                    "{name}: {got:.3} of traffic, want {want} ±{TOLERANCE}"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        last = format!("{} (seen {seen:?})", problems.join("; "));
+    }
+    let _ = env;
+    Err(Failure(format!("weighted distribution: {last}")))
+}

@@ -1,16 +1,44 @@
 //! Core HTTPRoute filters.
 
-use crate::expect::{Expect, ExpectedRequest, expect_all};
+use crate::expect::{Expect, ExpectedRequest, expect_all, expect_weights};
 use crate::status::{route_accepted, route_resolved};
 use crate::{ConformanceTest, Env, Failure, INFRA_NS, conformance_test};
 
 pub fn tests() -> Vec<ConformanceTest> {
-    vec![conformance_test!(
-        "HTTPRouteRequestHeaderModifier",
-        manifests: ["tests/httproute-request-header-modifier.yaml"],
-        features: ["Gateway", "HTTPRoute"],
-        request_header_modifier
-    )]
+    vec![
+        conformance_test!(
+            "HTTPRouteRequestHeaderModifier",
+            manifests: ["tests/httproute-request-header-modifier.yaml"],
+            features: ["Gateway", "HTTPRoute"],
+            request_header_modifier
+        ),
+        conformance_test!(
+            "HTTPRouteWeight",
+            manifests: ["tests/httproute-weight.yaml"],
+            features: ["Gateway", "HTTPRoute"],
+            weight
+        ),
+    ]
+}
+
+async fn weight(env: &Env) -> Result<(), Failure> {
+    route_accepted(env, "HTTPRoute", INFRA_NS, "weighted-backends", &SAME).await?;
+    route_resolved(env, "HTTPRoute", INFRA_NS, "weighted-backends", &SAME).await?;
+    let gw = env.gateway_address(INFRA_NS, "same-namespace").await?;
+    let mut any = Expect::get("/", "", INFRA_NS);
+    any.request.path = "/".into();
+    expect_all(env, &gw, &[any.clone()]).await?;
+    expect_weights(
+        env,
+        &gw,
+        &any.request,
+        &[
+            ("infra-backend-v1", 0.7),
+            ("infra-backend-v2", 0.3),
+            ("infra-backend-v3", 0.0),
+        ],
+    )
+    .await
 }
 
 const SAME: [(&str, &str); 1] = [(INFRA_NS, "same-namespace")];
