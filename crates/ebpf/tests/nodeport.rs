@@ -142,12 +142,15 @@ impl Topology {
         if !out.success() {
             return Err("sysctl ip_forward in the node namespace failed".into());
         }
-        for (i, addr) in POD_IPS.iter().enumerate() {
-            let mut child = spawn_in_netns(
-                &p,
-                &format!("serve {addr}:8080 pod{}", i + 1),
-                Stdio::null(),
-            );
+        let servers = POD_IPS.iter().enumerate().flat_map(|(i, addr)| {
+            [
+                format!("serve {addr}:8080 pod{}", i + 1),
+                format!("serve-udp {addr}:5353 pod{}", i + 1),
+            ]
+        });
+        for action in servers {
+            let addr = action.clone();
+            let mut child = spawn_in_netns(&p, &action, Stdio::null());
             let stdout = child.stdout.take();
             t.servers.push(child);
             let ready = result_lines(stdout.ok_or("no stdout")?);
@@ -235,6 +238,31 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
             "{r:?}"
         );
     }
+
+    // UDP through the same node: DNAT with the UDP checksum kept right,
+    // replies from the VIP.
+    let udp_vip: SocketAddr = "10.214.100.1:53".parse().unwrap();
+    let udp_pod = |i: usize| SocketAddr::new(pod(i).ip(), 5353);
+    let mut udp = frontend(udp_vip, L4Protocol::Udp, &[udp_pod(0), udp_pod(1)]);
+    udp.kind = FrontendKind::LoadBalancer;
+    agent
+        .sync(&[service(&[pod(0), pod(1)]), udp])
+        .expect("sync");
+    let lines = common::collect(spawn_in_netns(
+        &topo.client,
+        &format!("udp {udp_vip} 10"),
+        Stdio::null(),
+    ));
+    assert_eq!(lines.len(), 10, "{lines:?}");
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert!(
+            f[1].starts_with("pod1:ping") || f[1].starts_with("pod2:ping"),
+            "{l}"
+        );
+        assert_eq!(f[2], udp_vip.to_string(), "reply from the VIP: {l}");
+    }
+    let _ = events.drain(100);
 
     // An established flow keeps its pod while the backend set changes
     // (a new Maglev table), through conntrack.

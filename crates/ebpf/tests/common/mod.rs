@@ -258,6 +258,18 @@ pub fn udp_backend_on(bind: &str, name: &str) -> SocketAddr {
 pub fn run_client(action: &str) {
     println!();
     let parts: Vec<&str> = action.split_whitespace().collect();
+    if parts[0] == "serve-udp" {
+        // A UDP backend "pod": answers `name:<request>`.
+        let socket = UdpSocket::bind(parts[1]).expect("bind pod address");
+        println!("RESULT listening");
+        std::io::stdout().flush().expect("flush");
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let reply = format!("{}:{}", parts[2], String::from_utf8_lossy(&buf[..n]));
+            let _ = socket.send_to(reply.as_bytes(), from);
+        }
+        return;
+    }
     if parts[0] == "serve" {
         // A backend "pod" (run inside a network namespace): greet with its
         // name and the peer address it sees.
@@ -317,7 +329,7 @@ pub fn run_client(action: &str) {
         "udp" => {
             let n: usize = parts[2].parse().expect("count");
             let local = if vip.is_ipv4() {
-                "127.0.0.1:0"
+                "0.0.0.0:0"
             } else {
                 "[::1]:0"
             };
