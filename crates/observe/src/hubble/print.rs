@@ -44,18 +44,20 @@ fn endpoint_text(
     port: Option<u32>,
     names: &[String],
 ) -> String {
-    let base = match ep {
-        Some(ep) if !ep.pod_name.is_empty() => format!("{}/{}", ep.namespace, ep.pod_name),
-        _ => match names.first() {
-            Some(name) if !ip.is_empty() => format!("{ip} ({name})"),
-            Some(name) => name.clone(),
-            None if ip.is_empty() => "?".to_owned(),
-            None => ip.to_owned(),
-        },
-    };
-    match port {
+    let with_port = |base: &str| match port {
         Some(p) if p != 0 => format!("{base}:{p}"),
-        _ => base,
+        _ => base.to_owned(),
+    };
+    match ep {
+        Some(ep) if !ep.pod_name.is_empty() => {
+            with_port(&format!("{}/{}", ep.namespace, ep.pod_name))
+        }
+        _ => match (ip.is_empty(), names.first()) {
+            (false, Some(name)) => format!("{} ({name})", with_port(ip)),
+            (false, None) => with_port(ip),
+            (true, Some(name)) => with_port(name),
+            (true, None) => "?".to_owned(),
+        },
     }
 }
 
@@ -563,6 +565,22 @@ mod tests {
             line,
             "2023-11-14T22:13:20.000Z: 192.0.2.1:40000 -> shop/web-1:8080 http-response FORWARDED \
              (HTTP/1.1 200 4ms (GET http://a.example/x) via infra/gw HTTPRoute shop/r)"
+        );
+    }
+
+    #[test]
+    fn names_follow_the_address() {
+        let f = Flow {
+            destination: None,
+            destination_names: vec!["shop.example".into()],
+            gateway: None,
+            route: None,
+            ..http()
+        };
+        let line = compact(&response(f)).expect("line");
+        assert!(
+            line.contains("192.0.2.1:40000 -> 10.0.0.5:8080 (shop.example) http-response"),
+            "{line}"
         );
     }
 
