@@ -99,7 +99,10 @@ fn count_routes(list: &Value) -> (usize, usize) {
 
 /// Sum of `hubble_lost_events_total` samples in a Prometheus text body.
 fn lost_from_metrics(text: &str) -> Option<u64> {
-    let mut found = false;
+    // A registered family without samples yet still has its TYPE line.
+    let mut found = text
+        .lines()
+        .any(|l| l.starts_with("# TYPE hubble_lost_events "));
     let mut total = 0u64;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("hubble_lost_events_total") {
@@ -246,5 +249,9 @@ mod tests {
                     hubble_flows_processed_total{type=\"L7\"} 9\n";
         assert_eq!(lost_from_metrics(text), Some(7));
         assert_eq!(lost_from_metrics("portico_config_reloads_total 1\n"), None);
+        assert_eq!(
+            lost_from_metrics("# TYPE hubble_lost_events counter\n# EOF\n"),
+            Some(0)
+        );
     }
 }
