@@ -75,6 +75,114 @@ pub fn service(
     out
 }
 
+/// One port of a Service.
+#[derive(Clone, Debug)]
+pub struct PortSpec {
+    /// Port name (empty for a single unnamed port).
+    pub name: String,
+    /// The Service port.
+    pub port: u16,
+    /// `TCP` or `UDP`.
+    pub protocol: String,
+    /// `appProtocol`, e.g. `kubernetes.io/h2c`.
+    pub app_protocol: Option<String>,
+}
+
+impl PortSpec {
+    /// A TCP port.
+    pub fn tcp(name: impl Into<String>, port: u16) -> Self {
+        Self {
+            name: name.into(),
+            port,
+            protocol: "TCP".into(),
+            app_protocol: None,
+        }
+    }
+
+    /// Sets `appProtocol`.
+    #[must_use]
+    pub fn app_protocol(mut self, app: impl Into<String>) -> Self {
+        self.app_protocol = Some(app.into());
+        self
+    }
+}
+
+/// One replica behind a multi-port Service: its IP, pod name, and the port
+/// it serves for each Service port name.
+#[derive(Clone, Debug)]
+pub struct ReplicaSpec {
+    /// Replica address.
+    pub ip: std::net::IpAddr,
+    /// Pod name (`targetRef`).
+    pub pod: String,
+    /// Service port name → the port this replica listens on.
+    pub ports: Vec<(String, u16)>,
+    /// The `ready` condition.
+    pub ready: bool,
+}
+
+/// A Service with several (named) ports and one EndpointSlice per replica,
+/// each slice mapping every port name to that replica's own port. This is
+/// how a conformance Service like `infra-backend-v1` (`first-port` → HTTP,
+/// `second-port` → h2c) maps onto echo backends bound to port 0.
+pub fn service_with_ports(
+    namespace: &str,
+    name: &str,
+    ports: &[PortSpec],
+    replicas: &[ReplicaSpec],
+) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {}\n  namespace: {}\nspec:\n  ports:\n",
+        q(name),
+        q(namespace),
+    );
+    for p in ports {
+        let _ = write!(
+            out,
+            "  - name: {}\n    port: {}\n    protocol: {}\n",
+            q(&p.name),
+            p.port,
+            q(&p.protocol)
+        );
+        if let Some(app) = &p.app_protocol {
+            let _ = writeln!(out, "    appProtocol: {}", q(app));
+        }
+    }
+    for (i, r) in replicas.iter().enumerate() {
+        let family = if r.ip.is_ipv4() { "IPv4" } else { "IPv6" };
+        let _ = write!(
+            out,
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {}\n  namespace: {}\n  labels:\n    kubernetes.io/service-name: {}\naddressType: {family}\nports:\n",
+            q(&format!("{name}-{i}")),
+            q(namespace),
+            q(name),
+        );
+        for (port_name, port) in &r.ports {
+            let protocol = ports
+                .iter()
+                .find(|p| &p.name == port_name)
+                .map_or("TCP", |p| p.protocol.as_str());
+            let _ = write!(
+                out,
+                "- name: {}\n  port: {port}\n  protocol: {}\n",
+                q(port_name),
+                q(protocol)
+            );
+        }
+        let _ = write!(
+            out,
+            "endpoints:\n- addresses:\n  - {}\n  conditions:\n    ready: {}\n  targetRef:\n    kind: Pod\n    name: {}\n    namespace: {}\n",
+            q(&r.ip.to_string()),
+            r.ready,
+            q(&r.pod),
+            q(namespace),
+        );
+    }
+    out
+}
+
 /// A `kubernetes.io/tls` Secret holding `cert` (chain in `tls.crt`).
 pub fn tls_secret(namespace: &str, name: &str, cert: &CertifiedPem) -> String {
     format!(

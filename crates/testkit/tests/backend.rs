@@ -234,3 +234,89 @@ async fn client_helpers_read_echo_answers() {
         "/health is not an echo answer"
     );
 }
+
+#[tokio::test]
+async fn multi_port_service_maps_each_replica() {
+    use portico_testkit::manifests::{PortSpec, ReplicaSpec, service_with_ports};
+
+    let id = || Identity::new("gateway-conformance-infra", "infra-backend-v1");
+    let (http, h2c) = (
+        EchoBackend::http(id()).await.expect("http"),
+        EchoBackend::h2c(id()).await.expect("h2c"),
+    );
+    let replica = ReplicaSpec {
+        ip: http.addr().ip(),
+        pod: http.identity().pod.clone(),
+        ports: vec![
+            ("first-port".into(), http.addr().port()),
+            ("second-port".into(), h2c.addr().port()),
+        ],
+        ready: true,
+    };
+    let yaml = service_with_ports(
+        "gateway-conformance-infra",
+        "infra-backend-v1",
+        &[
+            PortSpec::tcp("first-port", 8080),
+            PortSpec::tcp("second-port", 8081).app_protocol("kubernetes.io/h2c"),
+        ],
+        &[
+            replica.clone(),
+            ReplicaSpec {
+                ready: false,
+                ..replica
+            },
+        ],
+    );
+    let docs: Vec<serde_json::Value> = yaml
+        .split("---\n")
+        .map(|d| serde_saphyr::from_str(d).expect("yaml document"))
+        .collect();
+    assert_eq!(docs.len(), 3);
+    assert_eq!(
+        docs[0]["spec"]["ports"][1]["appProtocol"],
+        "kubernetes.io/h2c"
+    );
+    assert_eq!(docs[1]["ports"][0]["name"], "first-port");
+    assert_eq!(docs[1]["ports"][1]["port"], h2c.addr().port());
+    assert_eq!(docs[1]["endpoints"][0]["conditions"]["ready"], true);
+    assert_eq!(docs[2]["endpoints"][0]["conditions"]["ready"], false);
+}
+
+#[tokio::test]
+async fn manifests_load_through_the_model() {
+    use portico_testkit::manifests::{PortSpec, ReplicaSpec, service_with_ports};
+
+    let backend = EchoBackend::http(Identity::new("ns", "svc"))
+        .await
+        .expect("backend");
+    let ca = TestCa::new("ca").expect("ca");
+    let cert = ca.server_cert(&["abc.example.com"]).expect("cert");
+    let yaml = [
+        manifests::service("ns", "svc", 8080, "TCP", None, &[(&backend).into()]),
+        service_with_ports(
+            "ns",
+            "multi",
+            &[
+                PortSpec::tcp("a", 80),
+                PortSpec::tcp("b", 81).app_protocol("kubernetes.io/ws"),
+            ],
+            &[ReplicaSpec {
+                ip: backend.addr().ip(),
+                pod: backend.identity().pod.clone(),
+                ports: vec![
+                    ("a".into(), backend.addr().port()),
+                    ("b".into(), backend.addr().port()),
+                ],
+                ready: true,
+            }],
+        ),
+        manifests::tls_secret("ns", "cert", &cert),
+        manifests::ca_config_map("ns", "ca", ca.cert_pem()),
+    ]
+    .join("---\n");
+    let loaded = portico_model::load_str(std::path::Path::new("testkit.yaml"), &yaml);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+    assert_eq!(loaded.documents.len(), 6);
+}
