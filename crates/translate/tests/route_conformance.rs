@@ -566,6 +566,14 @@ fn every_route_parent_entry_is_complete() {
                     types.starts_with(&["Accepted", "ResolvedRefs"]),
                     "{file}: {key}: conditions {types:?}"
                 );
+                // No upstream test uses a backend of the wrong transport.
+                assert!(
+                    p.conditions
+                        .iter()
+                        .all(|c| c.reason != "UnsupportedProtocol"),
+                    "{file}: {key}: {:?}",
+                    p.conditions
+                );
                 let generation = p.conditions[0].observed_generation;
                 assert!(
                     p.conditions

@@ -14,7 +14,7 @@ use portico_model::core::Service;
 use super::endpoints::{self, PortKey};
 use super::index::Index;
 use super::problem::Problem;
-use super::view::RouteMeta;
+use super::view::{RouteKind, RouteMeta};
 use crate::reference_grant::{From, To};
 
 /// Annotation read for the L7 load-balancing algorithm (Cilium's name).
@@ -133,12 +133,28 @@ pub fn resolve<'s>(
             format!("port {port} is out of range"),
         ));
     };
+    let transport = ports[port_index].protocol.as_deref().unwrap_or("TCP");
+    let wanted = if route.kind == RouteKind::Udp {
+        "UDP"
+    } else {
+        "TCP"
+    };
+    if !transport.eq_ignore_ascii_case(wanted) {
+        return Err(Problem::refs(
+            "UnsupportedProtocol",
+            format!(
+                "Service {namespace}/{} port {port} is {transport}; a {} needs {wanted}",
+                r.name,
+                route.kind.as_str()
+            ),
+        ));
+    }
     let id = ClusterId::new(namespace, r.name, port_u16);
     needs.push(ClusterNeed {
         id: id.clone(),
         service,
         port_index,
-        grpc: route.kind == super::view::RouteKind::Grpc,
+        grpc: route.kind == RouteKind::Grpc,
     });
     Ok(id)
 }
@@ -274,6 +290,81 @@ mod tests {
         assert_eq!(app_protocol("kubernetes.io/h2c"), AppProtocol::H2c);
         assert_eq!(app_protocol("kubernetes.io/ws"), AppProtocol::WebSocket);
         assert_eq!(app_protocol("HTTPS"), AppProtocol::Other);
+    }
+
+    #[test]
+    fn resolution_order_and_transport() {
+        let mut snapshot = portico_model::Snapshot::default();
+        for (name, protocol) in [("tcp", "TCP"), ("udp", "UDP")] {
+            let mut s = service(serde_json::json!({}));
+            s.metadata.name = Some(name.into());
+            if let Some(p) = s.spec.as_mut().and_then(|s| s.ports.as_mut()) {
+                p[0].protocol = Some(protocol.into());
+            }
+            snapshot.services.push(s);
+        }
+        let index = Index::new(&snapshot, &crate::Options::default());
+        let reason = |kind: RouteKind,
+                      name: &str,
+                      port: Option<i32>,
+                      ns: Option<&str>,
+                      group: Option<&str>| {
+            let mut route = RouteMeta::new(kind, &Default::default(), vec![], vec![]);
+            route.namespace = "n".into();
+            let r = BackendRef {
+                group,
+                kind: None,
+                name,
+                namespace: ns,
+                port,
+            };
+            match resolve(&index, &route, r, &mut Vec::new()) {
+                Ok(id) => id.to_string(),
+                Err(p) => p.reason.to_string(),
+            }
+        };
+        assert_eq!(
+            reason(RouteKind::Http, "tcp", Some(80), None, None),
+            "n/tcp:80"
+        );
+        assert_eq!(
+            reason(RouteKind::Udp, "udp", Some(80), None, None),
+            "n/udp:80"
+        );
+        assert_eq!(
+            reason(RouteKind::Http, "udp", Some(80), None, None),
+            "UnsupportedProtocol"
+        );
+        assert_eq!(
+            reason(RouteKind::Udp, "tcp", Some(80), None, None),
+            "UnsupportedProtocol"
+        );
+        assert_eq!(
+            reason(RouteKind::Http, "tcp", Some(81), None, None),
+            "BackendNotFound"
+        );
+        assert_eq!(
+            reason(RouteKind::Http, "tcp", None, None, None),
+            "BackendNotFound"
+        );
+        assert_eq!(
+            reason(RouteKind::Http, "nope", Some(80), None, None),
+            "BackendNotFound"
+        );
+        assert_eq!(
+            reason(RouteKind::Http, "tcp", Some(80), Some("other"), None),
+            "RefNotPermitted"
+        );
+        assert_eq!(
+            reason(
+                RouteKind::Http,
+                "tcp",
+                Some(80),
+                Some("other"),
+                Some("x.io")
+            ),
+            "InvalidKind"
+        );
     }
 
     #[test]
