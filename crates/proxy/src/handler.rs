@@ -220,6 +220,9 @@ async fn forward(
         None
     };
     hygiene::strip_hop_by_hop(&mut parts.headers, upgrade);
+    if shared.config.forwarded_header {
+        hygiene::add_rfc7239(&mut parts.headers, ctx.peer.ip(), table.scheme);
+    }
     hygiene::add_forwarded(
         &mut parts.headers,
         &ctx.peer_ip,

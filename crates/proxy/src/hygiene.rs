@@ -6,6 +6,7 @@ static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// Whether the request asks for a WebSocket upgrade (HTTP/1.1).
 pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -110,6 +111,38 @@ pub fn add_forwarded(
     }
 }
 
+/// Appends an RFC 7239 `Forwarded` element (`for`, `host`, `proto`) for
+/// this hop; earlier elements are kept, like X-Forwarded-For entries.
+pub fn add_rfc7239(headers: &mut HeaderMap, peer: std::net::IpAddr, proto: &'static str) {
+    let mut element = match peer {
+        std::net::IpAddr::V4(v4) => format!("for={v4}"),
+        std::net::IpAddr::V6(v6) => format!("for=\"[{v6}]\""),
+    };
+    if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        let token = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'*+^`|".contains(&b));
+        if token {
+            element.push_str(";host=");
+            element.push_str(host);
+        } else if !host.contains(['"', '\\']) {
+            element.push_str(";host=\"");
+            element.push_str(host);
+            element.push('"');
+        }
+    }
+    element.push_str(";proto=");
+    element.push_str(proto);
+    let value = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing}, {element}"),
+        _ => element,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(FORWARDED.clone(), v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +206,22 @@ mod tests {
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "example.com");
+    }
+
+    #[test]
+    fn rfc7239_forwarded() {
+        let mut h = map(&[("host", "example.com:8080")]);
+        add_rfc7239(&mut h, "10.1.2.3".parse().unwrap(), "http");
+        assert_eq!(
+            h["forwarded"],
+            "for=10.1.2.3;host=\"example.com:8080\";proto=http"
+        );
+        let mut h = map(&[("host", "example.com"), ("forwarded", "for=192.0.2.1")]);
+        add_rfc7239(&mut h, "::1".parse().unwrap(), "https");
+        assert_eq!(
+            h["forwarded"],
+            "for=192.0.2.1, for=\"[::1]\";host=example.com;proto=https"
+        );
     }
 
     #[test]

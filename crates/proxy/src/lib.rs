@@ -61,6 +61,8 @@ pub struct ProxyConfig {
     pub upstream_idle_timeout: Duration,
     /// How long a removed listener drains its connections.
     pub drain_timeout: Duration,
+    /// Also add an RFC 7239 `Forwarded` header (X-Forwarded-* always are).
+    pub forwarded_header: bool,
     /// Where per-request flow records go (disabled: nothing is built).
     pub flows: FlowSink,
     /// Passive outlier detection for upstream endpoints.
@@ -78,6 +80,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             upstream_idle_timeout: Duration::from_secs(90),
             drain_timeout: Duration::from_secs(30),
+            forwarded_header: false,
             flows: FlowSink::disabled(),
             outlier: upstream::OutlierPolicy {
                 consecutive_failures: 5,

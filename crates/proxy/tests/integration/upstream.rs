@@ -468,3 +468,94 @@ async fn session_persistence_cookie_and_header() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.headers.get("x-session").is_some());
 }
+
+/// An HTTP/2 backend answering like a gRPC server: data, then trailers.
+async fn grpc_like_backend() -> std::net::SocketAddr {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let l = tokio::net::TcpListener::bind(any_port()).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let te = req
+                            .headers()
+                            .get("te")
+                            .map(|v| v.to_str().unwrap_or("").to_string());
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", "0".parse().unwrap());
+                        trailers.insert("x-te-seen", te.unwrap_or_default().parse().unwrap());
+                        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+                            Ok(Frame::data(Bytes::from_static(b"\0\0\0\0\x05hello"))),
+                            Ok(Frame::trailers(trailers)),
+                        ];
+                        let mut resp =
+                            http::Response::new(StreamBody::new(futures::stream::iter(frames)));
+                        resp.headers_mut()
+                            .insert("content-type", "application/grpc".parse().unwrap());
+                        Ok::<_, std::convert::Infallible>(resp)
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn grpc_over_h2c_keeps_trailers_both_ways() {
+    use http_body_util::BodyExt;
+    let backend_addr = grpc_like_backend().await;
+    let mut c = cluster("grpc", vec![endpoint(backend_addr)]);
+    c.protocol = AppProtocol::H2c;
+    let mut r = route(
+        HttpMatch {
+            path: PathMatch::Exact("/pkg.Echo/Say".into()),
+            ..Default::default()
+        },
+        vec![backend("grpc", 1)],
+    );
+    r.action.grpc = true;
+    let gw = Gateway::start(simple(vec![r], vec![c])).await;
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("http://{}/pkg.Echo/Say", gw.addr()))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
+        .unwrap();
+    let resp = tokio::time::timeout(DEADLINE, h2c_client().request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let collected = tokio::time::timeout(DEADLINE, resp.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap();
+    let trailers = collected.trailers().cloned().expect("trailers forwarded");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(
+        trailers["x-te-seen"], "trailers",
+        "TE: trailers reaches the backend"
+    );
+    assert_eq!(&collected.to_bytes()[..], b"\0\0\0\0\x05hello");
+
+    // A method with no route gets a gRPC status, not an HTML 404.
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("http://{}/pkg.Echo/Missing", gw.addr()))
+        .header("content-type", "application/grpc")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = send(&h2c_client(), req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["grpc-status"], "12");
+}
