@@ -1,7 +1,8 @@
 //! Portico's configuration metrics, registered in a shared Prometheus
 //! registry and served by the admin server in the OpenMetrics text format.
 
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -38,6 +39,7 @@ pub struct ConfigMetrics {
     objects: Family<KindLabel, Gauge>,
     translate_duration: Histogram,
     listeners: Family<StateLabel, Gauge>,
+    last_reload: Gauge<f64, AtomicU64>,
 }
 
 impl ConfigMetrics {
@@ -50,6 +52,7 @@ impl ConfigMetrics {
             // 50µs .. ~1.6s
             translate_duration: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             listeners: Family::default(),
+            last_reload: Gauge::default(),
         };
         let sub = registry.sub_registry_with_prefix(PREFIX);
         sub.register(
@@ -78,6 +81,12 @@ impl ConfigMetrics {
             "Data-plane listeners by state after the last apply",
             metrics.listeners.clone(),
         );
+        sub.register_with_unit(
+            "config_last_reload_timestamp",
+            "Unix time of the last configuration reload",
+            Unit::Seconds,
+            metrics.last_reload.clone(),
+        );
         // Both results exist from the start, so rates work before the first error.
         for result in ["success", "error"] {
             let _ = metrics.reloads.get_or_create(&ResultLabel { result });
@@ -92,6 +101,11 @@ impl ConfigMetrics {
     pub fn record_reload(&self, ok: bool) {
         let result = if ok { "success" } else { "error" };
         self.reloads.get_or_create(&ResultLabel { result }).inc();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        self.last_reload.set(now);
     }
 
     /// Sets the number of load errors in the current configuration.
@@ -194,6 +208,11 @@ mod tests {
             line(&text, "portico_translate_duration_seconds_count"),
             Some("portico_translate_duration_seconds_count 1")
         );
+        let stamp: f64 = line(&text, "portico_config_last_reload_timestamp_seconds ")
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .expect("last reload timestamp");
+        assert!(stamp > 1.7e9, "{stamp}");
         assert!(text.ends_with("# EOF\n"));
     }
 
