@@ -25,8 +25,13 @@ const WEB: &str = "gateway-conformance-web-backend";
 const USABLE: &str = "127.10.0.200";
 const UNUSABLE: &str = "203.0.113.5";
 
+/// `PORTICO_SHARED_DIR` (as the conformance crate uses it), else
+/// `../shared` next to the repository.
 fn conformance_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/gateway-api/conformance")
+    std::env::var_os("PORTICO_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("gateway-api/conformance")
 }
 
 /// The GatewayClass, Secrets and ConfigMaps the upstream suite creates at start.
