@@ -77,7 +77,11 @@ pub async fn discover(client: &Client) -> Result<Discovered> {
     let wanted = [portico_model::GATEWAY_GROUP, portico_model::PORTICO_GROUP];
     let list = client.list_api_groups().await?;
     let mut groups = BTreeMap::new();
-    for group in list.groups.iter().filter(|g| wanted.contains(&g.name.as_str())) {
+    for group in list
+        .groups
+        .iter()
+        .filter(|g| wanted.contains(&g.name.as_str()))
+    {
         let mut versions = Vec::new();
         for gv in &group.versions {
             let resources = client.list_api_group_resources(&gv.group_version).await?;

@@ -45,7 +45,10 @@ impl KindSpec {
     /// The version to watch among the served ones: the first of
     /// [`KindSpec::versions`] that is served. None when none is (a version
     /// Portico does not know is never picked).
-    pub fn choose<'a>(&self, served: impl IntoIterator<Item = &'a str> + Clone) -> Option<&'static str> {
+    pub fn choose<'a>(
+        &self,
+        served: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Option<&'static str> {
         self.versions
             .iter()
             .copied()
@@ -75,11 +78,26 @@ pub const KINDS: &[KindSpec] = &[
     gw("ListenerSet", "listenersets", &["v1"], true),
     gw("HTTPRoute", "httproutes", &["v1", "v1beta1"], true),
     gw("GRPCRoute", "grpcroutes", &["v1"], true),
-    gw("TLSRoute", "tlsroutes", &["v1", "v1alpha3", "v1alpha2"], true),
+    gw(
+        "TLSRoute",
+        "tlsroutes",
+        &["v1", "v1alpha3", "v1alpha2"],
+        true,
+    ),
     gw("TCPRoute", "tcproutes", &["v1", "v1alpha2"], true),
     gw("UDPRoute", "udproutes", &["v1", "v1alpha2"], true),
-    gw("ReferenceGrant", "referencegrants", &["v1", "v1beta1"], true),
-    gw("BackendTLSPolicy", "backendtlspolicies", &["v1", "v1alpha3"], true),
+    gw(
+        "ReferenceGrant",
+        "referencegrants",
+        &["v1", "v1beta1"],
+        true,
+    ),
+    gw(
+        "BackendTLSPolicy",
+        "backendtlspolicies",
+        &["v1", "v1alpha3"],
+        true,
+    ),
     KindSpec {
         group: "",
         kind: "Namespace",
@@ -150,7 +168,8 @@ pub fn to_object(kind: &KindSpec, object: &DynamicObject) -> Result<Object> {
             && !served.ends_with("/v1")
             && let Some(Value::Object(spec)) = map.get_mut("spec")
         {
-            spec.entry("hostnames").or_insert_with(|| Value::Array(vec![]));
+            spec.entry("hostnames")
+                .or_insert_with(|| Value::Array(vec![]));
         }
     }
     macro_rules! typed {
@@ -213,7 +232,10 @@ mod tests {
         .expect("dynamic");
         let converted = to_object(tls, &obj).expect("converts");
         assert_eq!(converted.kind(), "TLSRoute");
-        assert_eq!(converted.to_json()["spec"]["hostnames"], serde_json::json!([]));
+        assert_eq!(
+            converted.to_json()["spec"]["hostnames"],
+            serde_json::json!([])
+        );
     }
 
     #[test]

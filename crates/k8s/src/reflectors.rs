@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
+use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::Client;
 use parking_lot::RwLock;
 use portico_model::{Object, Snapshot};
 use tokio::sync::Notify;
@@ -111,10 +111,7 @@ impl Reflectors {
     /// is currently healthy.
     pub fn ready(&self) -> bool {
         let running = self.running.read();
-        !running.is_empty()
-            && running
-                .values()
-                .all(|r| r.healthy.load(Ordering::Relaxed))
+        !running.is_empty() && running.values().all(|r| r.healthy.load(Ordering::Relaxed))
     }
 
     /// Every object in the stores, converted to the storage version. Objects

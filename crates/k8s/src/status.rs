@@ -6,8 +6,8 @@
 //! type, status and reason are unchanged keeps the time already on the
 //! object, so an idle cluster causes zero writes.
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Map, Value, json};
 
 use crate::error::Result;
@@ -53,10 +53,14 @@ fn identity(item: &Value) -> Option<Value> {
 pub fn stamp(desired: &mut Value, existing: Option<&Value>, now: &str) {
     match desired {
         Value::Object(map) => {
-            let is_condition = map.contains_key("type") && map.contains_key("status") && map.contains_key("reason");
+            let is_condition = map.contains_key("type")
+                && map.contains_key("status")
+                && map.contains_key("reason");
             if is_condition {
                 let kept = existing
-                    .filter(|e| e.get("status") == map.get("status") && e.get("reason") == map.get("reason"))
+                    .filter(|e| {
+                        e.get("status") == map.get("status") && e.get("reason") == map.get("reason")
+                    })
                     .and_then(|e| e.get("lastTransitionTime"))
                     .filter(|t| t.is_string())
                     .cloned();
@@ -153,7 +157,10 @@ pub async fn apply(
         _ => Api::all_with(client.clone(), &resource),
     };
     let mut body = Map::new();
-    body.insert("apiVersion".into(), Value::String(resource.api_version.clone()));
+    body.insert(
+        "apiVersion".into(),
+        Value::String(resource.api_version.clone()),
+    );
     body.insert("kind".into(), Value::String(kind.kind.to_string()));
     body.insert("metadata".into(), json!({ "name": name }));
     body.insert("status".into(), status);
@@ -221,6 +228,9 @@ mod tests {
         assert_eq!(parents.len(), 2);
         assert_eq!(parents[0]["controllerName"], "example.com/x");
         // Applying again with the merged result on the object: no write.
-        assert_eq!(plan("HTTPRoute", &desired, Some(&out), "portico", "T2"), None);
+        assert_eq!(
+            plan("HTTPRoute", &desired, Some(&out), "portico", "T2"),
+            None
+        );
     }
 }
