@@ -12,6 +12,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod gateway_service;
 pub mod ipam;
 pub mod kinds;
 pub mod reflectors;
