@@ -3,7 +3,7 @@
 # CRDs (experimental channel: a superset of standard) with kopium, one module
 # per served version, plus schema.json: each kind's v1 OpenAPI schema pruned to
 # the defaults and validations (patterns, lengths, item counts, bounds, enums,
-# list uniqueness) that the loader applies as the API server does. Needs `cargo install kopium --locked` (0.24.1) and
+# list uniqueness, CEL rules) that the loader applies as the API server does. Needs `cargo install kopium --locked` (0.24.1) and
 # python3-yaml.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +25,13 @@ def prune(schema, root=False):
     if not isinstance(schema, dict):
         return None
     node = {k: schema[k] for k in KEEP if k in schema}
+    # CEL rules, except transition rules (oldSelf: there is no old object on
+    # create) and rules whose message is only an expression.
+    rules = [{k: r[k] for k in ("rule", "message", "fieldPath", "reason") if k in r}
+             for r in schema.get("x-kubernetes-validations") or []
+             if "oldSelf" not in r["rule"]]
+    if rules:
+        node["x-kubernetes-validations"] = rules
     if schema.get("x-kubernetes-list-type") in ("map", "set"):
         node["x-kubernetes-list-type"] = schema["x-kubernetes-list-type"]
     props = {}

@@ -19,9 +19,10 @@
 //!
 //! Like the API server on create, the loader drops `status`, applies field
 //! defaults (CRD schema defaults for Gateway API kinds, the core defaults
-//! translation relies on), checks the CRDs' OpenAPI validations (not their
-//! CEL rules), rejects unknown fields (kubectl's strict field validation) and
-//! invalid names, so objects from files look like objects from a cluster.
+//! translation relies on), checks the CRDs' OpenAPI validations, rejects
+//! unknown fields (kubectl's strict field validation) and invalid names, so
+//! objects from files look like objects from a cluster. The CRDs' CEL rules
+//! are evaluated too, but their violations are warnings: the object loads.
 //!
 //! Metadata defaults and determinism: translation must give the same result for the
 //! same files, so the loader never reads the clock. A missing
@@ -30,6 +31,7 @@
 //! says which were filled in, so a source that knows more (the directory
 //! watcher: first-seen order, spec changes across reloads) can replace them.
 
+mod cel_rules;
 mod defaults;
 mod kinds;
 mod names;
@@ -387,6 +389,14 @@ impl Cx<'_> {
                         format!("unknown {noun} {}", fields.join(", ")),
                     ));
                     return;
+                }
+                for v in cel_rules::check(info.kind, &input) {
+                    out.warnings.push(LoadWarning {
+                        location: self.locate(index, &v.pointer),
+                        kind: Some(kind.clone()),
+                        name: name.clone(),
+                        message: format!("{}: {}", strict::display_path(&v.pointer), v.message),
+                    });
                 }
                 merge_string_data(&mut object);
                 if let Some(message) = info.deprecation(version) {
