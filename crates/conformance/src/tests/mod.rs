@@ -2,6 +2,8 @@
 //! upstream `ShortName`, the manifests it applies and the features it needs,
 //! and checks what the upstream test checks.
 
+mod gateway_listeners;
+mod generation_bump;
 mod httproute_basic;
 mod httproute_filters;
 mod httproute_grants;
@@ -9,6 +11,7 @@ mod httproute_hostnames;
 mod httproute_invalid;
 mod httproute_matching;
 mod httproute_parents;
+mod httproute_redirects;
 
 use crate::ConformanceTest;
 
@@ -23,5 +26,8 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_parents::tests());
     tests.extend(httproute_grants::tests());
     tests.extend(httproute_filters::tests());
+    tests.extend(httproute_redirects::tests());
+    tests.extend(gateway_listeners::tests());
+    tests.extend(generation_bump::tests());
     tests
 }
