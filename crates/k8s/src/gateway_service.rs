@@ -37,7 +37,9 @@ pub fn service_for(gw: &Gateway, selector: &BTreeMap<String, String>) -> Value {
     let infra = gw.spec.infrastructure.as_ref();
     let mut labels = infra.and_then(|i| i.labels.clone()).unwrap_or_default();
     labels.insert(GATEWAY_LABEL.into(), name.clone());
-    let mut annotations = infra.and_then(|i| i.annotations.clone()).unwrap_or_default();
+    let mut annotations = infra
+        .and_then(|i| i.annotations.clone())
+        .unwrap_or_default();
     if !annotations.contains_key(IPS_ANNOTATION) {
         let ips: Vec<String> = gw
             .spec
@@ -96,7 +98,12 @@ pub fn for_translation(snapshot: &Snapshot) -> Snapshot {
     s.address_pools.clear();
     for gw in &mut s.gateways {
         gw.spec.addresses = None;
-        if let Some(a) = gw.spec.infrastructure.as_mut().and_then(|i| i.annotations.as_mut()) {
+        if let Some(a) = gw
+            .spec
+            .infrastructure
+            .as_mut()
+            .and_then(|i| i.annotations.as_mut())
+        {
             a.remove(IPS_ANNOTATION);
         }
     }
@@ -135,7 +142,10 @@ pub fn service_addresses(snapshot: &Snapshot, ns: &str, name: &str) -> Vec<Gatew
     snapshot
         .services
         .iter()
-        .find(|s| s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(&svc_name))
+        .find(|s| {
+            s.metadata.namespace.as_deref() == Some(ns)
+                && s.metadata.name.as_deref() == Some(&svc_name)
+        })
         .and_then(|s| s.status.as_ref()?.load_balancer.as_ref()?.ingress.clone())
         .unwrap_or_default()
         .into_iter()
@@ -166,7 +176,10 @@ pub fn set_addresses(statuses: &mut Statuses, snapshot: &Snapshot) {
         };
         status.addresses = service_addresses(snapshot, ns, name);
         if status.addresses.is_empty()
-            && let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == "Programmed")
+            && let Some(c) = status
+                .conditions
+                .iter_mut()
+                .find(|c| c.type_ == "Programmed")
             && c.is_true()
         {
             *c = Condition::new(

@@ -10,11 +10,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod controller;
 pub mod discovery;
 pub mod error;
 pub mod gateway_service;
 pub mod ipam;
 pub mod kinds;
+pub mod lease;
+pub mod metrics;
 pub mod reflectors;
 pub mod status;
 

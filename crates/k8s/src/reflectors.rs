@@ -24,6 +24,7 @@ use crate::kinds::{self, KindSpec};
 
 struct Running {
     version: &'static str,
+    resource: kube::api::ApiResource,
     store: Store<DynamicObject>,
     healthy: Arc<AtomicBool>,
     task: JoinHandle<()>,
@@ -67,7 +68,7 @@ impl Reflectors {
         let resource = kind.resource(version);
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
 
-        let writer = reflector::store::Writer::new(resource);
+        let writer = reflector::store::Writer::new(resource.clone());
         let store = writer.as_reader();
         let healthy = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(watch(
@@ -82,6 +83,7 @@ impl Reflectors {
             kind.kind,
             Running {
                 version,
+                resource,
                 store,
                 healthy,
                 task,
@@ -112,6 +114,23 @@ impl Reflectors {
     pub fn ready(&self) -> bool {
         let running = self.running.read();
         !running.is_empty() && running.values().all(|r| r.healthy.load(Ordering::Relaxed))
+    }
+
+    /// The `status` of one watched object as it is on the API server (as
+    /// last seen by the watch), and the version it is watched at.
+    pub fn status_of(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let running = self.running.read();
+        let r = running.get(kind)?;
+        let mut key = reflector::ObjectRef::<DynamicObject>::new_with(name, r.resource.clone());
+        if let Some(ns) = namespace {
+            key = key.within(ns);
+        }
+        r.store.get(&key)?.data.get("status").cloned()
     }
 
     /// Every object in the stores, converted to the storage version. Objects
