@@ -41,9 +41,10 @@ fn is_relevant(kind: &EventKind) -> bool {
 }
 
 /// Reads `dir` and keeps reading it on change. The receiver holds the
-/// current state at once; every change publishes a new state. The watch
-/// stops when every receiver is dropped. Must be called inside a tokio
-/// runtime. Fails when `dir` is not a readable directory or cannot be
+/// current state at once (the first read happens before this returns, on
+/// the calling task); every change publishes a new state, read on a blocking
+/// thread. The watch stops when every receiver is dropped. Must be called
+/// inside a tokio runtime. Fails when `dir` is not a readable directory or cannot be
 /// watched; later problems (files, the directory disappearing) are reported
 /// in [`DirState::errors`] while the last good objects stay.
 pub async fn watch(
