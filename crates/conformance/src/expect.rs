@@ -552,3 +552,49 @@ pub async fn expect_weights(
     let _ = env;
     Err(Failure(format!("weighted distribution: {last}")))
 }
+
+/// Upstream `ExpectMirroredRequest`: `expect` must pass, and every
+/// Deployment in `mirrors` (name, namespace) must have logged a request for
+/// the expectation's path (the echo "Echoing back request made to PATH"
+/// line) within the consistency deadline.
+pub async fn expect_mirrored(
+    env: &Env,
+    gw_addr: &str,
+    want: &Expect,
+    mirrors: &[(&str, &str)],
+) -> Result<(), Failure> {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut records = env.echo_records()?;
+    expect(env, gw_addr, want).await?;
+    let path = if want.request.path.is_empty() {
+        "/"
+    } else {
+        want.request.path.as_str()
+    };
+    let mut missing: Vec<(&str, &str)> = mirrors.to_vec();
+    let deadline = tokio::time::Instant::now() + env.config.max_time_to_consistency;
+    while !missing.is_empty() {
+        let record = match tokio::time::timeout_at(deadline, records.recv()).await {
+            Err(_) => break,
+            Ok(Ok(record)) => record,
+            Ok(Err(RecvError::Lagged(_))) => continue,
+            Ok(Err(RecvError::Closed)) => break,
+        };
+        if record.request_uri.split('?').next() != Some(path) {
+            continue;
+        }
+        // The pod name is the Deployment's plus generated suffixes.
+        missing.retain(|(deployment, namespace)| {
+            !(record.identity.pod.starts_with(&format!("{deployment}-"))
+                && record.identity.namespace == *namespace)
+        });
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(format!(
+            "{}: no mirrored request for {path} seen by {missing:?}",
+            want.describe()
+        )))
+    }
+}

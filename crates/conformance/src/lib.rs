@@ -25,6 +25,7 @@ mod certs;
 mod env;
 mod error;
 pub mod expect;
+pub mod grpc;
 mod manifests;
 mod portico;
 pub mod status;

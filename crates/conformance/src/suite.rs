@@ -17,6 +17,9 @@ pub struct ConformanceTest {
     pub manifests: &'static [&'static str],
     /// Features the test needs; it is skipped unless all are supported.
     pub features: &'static [&'static str],
+    /// Extra placeholder substitutions in the manifests (upstream suite
+    /// parameters such as `PLACEHOLDER_USABLE_ADDRS`).
+    pub substitutions: &'static [(&'static str, &'static str)],
     pub run: for<'a> fn(&'a Env) -> BoxFuture<'a, Result<(), Failure>>,
 }
 
@@ -28,6 +31,17 @@ macro_rules! conformance_test {
             name: $name,
             manifests: &[$($m),*],
             features: &[$($f),*],
+            substitutions: &[],
+            run: |env| Box::pin($func(env)),
+        }
+    };
+    ($name:expr, manifests: [$($m:expr),* $(,)?], features: [$($f:expr),* $(,)?],
+     substitutions: [$(($from:expr, $to:expr)),* $(,)?], $func:path) => {
+        $crate::ConformanceTest {
+            name: $name,
+            manifests: &[$($m),*],
+            features: &[$($f),*],
+            substitutions: &[$(($from, $to)),*],
             run: |env| Box::pin($func(env)),
         }
     };
@@ -170,7 +184,7 @@ pub async fn run_suite(tests: &[ConformanceTest]) -> Result<Summary, Failure> {
 }
 
 async fn run_one(config: &EnvConfig, test: &ConformanceTest) -> Result<(), Failure> {
-    let env = Env::start(config, test.manifests, &[]).await?;
+    let env = Env::start(config, test.manifests, test.substitutions).await?;
     let result = match tokio::time::timeout(Duration::from_secs(90), (test.run)(&env)).await {
         Ok(r) => r,
         Err(_) => Err(Failure::new("test timed out after 90s")),

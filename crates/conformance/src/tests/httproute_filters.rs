@@ -18,6 +18,12 @@ pub fn tests() -> Vec<ConformanceTest> {
             features: ["Gateway", "HTTPRoute"],
             weight
         ),
+        conformance_test!(
+            "HTTPRouteBackendRequestHeaderModifier",
+            manifests: ["tests/httproute-request-header-modifier-backend.yaml"],
+            features: ["Gateway", "HTTPRoute", "HTTPRouteBackendRequestHeaderModification"],
+            request_header_modifier
+        ),
     ]
 }
 
@@ -43,6 +49,7 @@ async fn weight(env: &Env) -> Result<(), Failure> {
 
 const SAME: [(&str, &str); 1] = [(INFRA_NS, "same-namespace")];
 
+/// Route-level and backend-level variants: same route name, same expectations.
 async fn request_header_modifier(env: &Env) -> Result<(), Failure> {
     route_accepted(env, "HTTPRoute", INFRA_NS, "request-header-modifier", &SAME).await?;
     route_resolved(env, "HTTPRoute", INFRA_NS, "request-header-modifier", &SAME).await?;

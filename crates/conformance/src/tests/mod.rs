@@ -2,16 +2,22 @@
 //! upstream `ShortName`, the manifests it applies and the features it needs,
 //! and checks what the upstream test checks.
 
+mod gateway_addresses;
+mod gateway_isolation;
 mod gateway_listeners;
 mod generation_bump;
+mod grpcroute;
 mod httproute_basic;
 mod httproute_filters;
 mod httproute_grants;
 mod httproute_hostnames;
 mod httproute_invalid;
 mod httproute_matching;
+mod httproute_mirror;
 mod httproute_parents;
 mod httproute_redirects;
+mod httproute_rewrites;
+mod httproute_rules;
 
 use crate::ConformanceTest;
 
@@ -27,7 +33,13 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_grants::tests());
     tests.extend(httproute_filters::tests());
     tests.extend(httproute_redirects::tests());
+    tests.extend(httproute_rewrites::tests());
+    tests.extend(httproute_mirror::tests());
+    tests.extend(httproute_rules::tests());
     tests.extend(gateway_listeners::tests());
+    tests.extend(gateway_isolation::tests());
+    tests.extend(gateway_addresses::tests());
     tests.extend(generation_bump::tests());
+    tests.extend(grpcroute::tests());
     tests
 }
