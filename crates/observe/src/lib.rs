@@ -12,12 +12,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accesslog;
 pub mod admin;
 pub mod collector;
 pub mod flow;
 pub mod hubble;
 pub mod metrics;
 pub mod redact;
+pub mod ui;
 
 pub use admin::{AdminServer, AdminSource, ObjectQuery, QueryError};
 pub use metrics::ConfigMetrics;
@@ -51,4 +53,12 @@ pub enum Error {
     HubbleAddr(#[source] std::io::Error),
     #[error("serving the Hubble observer API: {0}")]
     Grpc(#[source] tonic::transport::Error),
+    #[error("unknown access log field {name:?} (valid: {valid})")]
+    AccessLogField { name: String, valid: String },
+    #[error("opening the access log {}: {source}", path.display())]
+    AccessLogOpen {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -9,6 +9,7 @@ mod router;
 mod server;
 
 pub use query::ObjectQuery;
+pub(crate) use query::percent_decode;
 pub use server::AdminServer;
 
 use serde_json::Value;
@@ -26,6 +27,11 @@ pub trait AdminSource: Send + Sync + 'static {
     fn objects(&self, query: &ObjectQuery) -> Result<Value, QueryError>;
     /// Load errors and failing conditions (`/api/problems`).
     fn problems(&self) -> Value;
+    /// The flow ring behind the web UI and `/api/flows` (see
+    /// [`crate::ui::WithFlows`]); `None` turns those endpoints off.
+    fn flows(&self) -> Option<&crate::flow::FlowRing> {
+        None
+    }
 }
 
 /// Why an object query was rejected.

@@ -21,6 +21,10 @@ pub(crate) fn handle(
     if method != Method::GET && method != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported\n");
     }
+    if let Some(response) = crate::ui::handle(uri.path(), uri.query().unwrap_or(""), source.flows())
+    {
+        return response;
+    }
     match uri.path() {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
@@ -53,7 +57,7 @@ pub(crate) fn handle(
         "/api/problems" => json(StatusCode::OK, &source.problems()),
         "/" => text(
             StatusCode::OK,
-            "portico admin: /healthz /readyz /metrics /config_dump /api/objects?kind=K /api/problems\n",
+            "portico admin: /healthz /readyz /metrics /config_dump /api/objects?kind=K /api/problems /ui/ /api/flows /api/servicemap\n",
         ),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
