@@ -24,10 +24,19 @@
 /// (`proxy::` = crates/proxy/tests/integration, `golden:` =
 /// crates/translate/tests/golden).
 pub const SUPPORTED: &[&str] = &[
+    // proxy::https::backend_tls_policy_verifies_the_backend; translate routes::backend_tls.
+    "BackendTLSPolicy",
+    "BackendTLSPolicySANValidation",
+    // proxy::upstream::grpc_over_h2c_keeps_trailers_both_ways; golden: route-grpc.
+    "GRPCRoute",
     // Core: proxy::routing (host/path/header matching, weights), golden: route-*.
     "Gateway",
     // golden: gateway-static-address (an IPAddress entry without value).
     "GatewayAddressEmpty",
+    // proxy::https::frontend_client_certificate_validation (strict and fallback);
+    // golden: gateway-client-certificate-validation.
+    "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
     // proxy::routing::host_routing_and_listener_isolation; binds list listeners most specific first.
     "GatewayHTTPListenerIsolation",
     // The proxy binds whatever port the IR names (proxy::lifecycle).
@@ -68,6 +77,15 @@ pub const SUPPORTED: &[&str] = &[
     // golden: listenerset-*, route-listenerset; the proxy serves them like Gateway listeners.
     "ListenerSet",
     "ReferenceGrant",
+    // proxy::l4::tcp_route_splices_to_a_backend; golden: route-tcp-two-routes.
+    "TCPRoute",
+    // proxy::l4::tls_passthrough_routes_by_sni; golden: route-tls.
+    "TLSRoute",
+    // proxy::l4::tls_terminate_and_passthrough_share_a_port (one Tls bind, both modes).
+    "TLSRouteModeMixed",
+    "TLSRouteModeTerminate",
+    // proxy::l4::udp_and_tcp_share_a_port.
+    "UDPRoute",
 ];
 
 /// Whether `feature` is listed in [`SUPPORTED`].
@@ -87,7 +105,7 @@ mod tests {
     #[test]
     fn supports_finds_listed_names_only() {
         assert!(supports("Gateway"));
-        assert!(!supports("TLSRouteModeMixed"));
+        assert!(!supports("GatewayInfrastructurePropagation"));
         assert!(!supports("gateway"));
     }
 }
