@@ -16,6 +16,15 @@ use crate::Error;
 use crate::net::{bind_tcp, bind_udp};
 use crate::tls::CertifiedPem;
 
+/// A socket bound by the caller, for [`EchoBackend::start_on`].
+#[derive(Debug)]
+pub enum Bound {
+    /// For every TCP-based kind.
+    Tcp(tokio::net::TcpListener),
+    /// For [`EchoKind::Udp`].
+    Udp(tokio::net::UdpSocket),
+}
+
 /// Which echo mode a backend runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EchoKind {
@@ -105,23 +114,43 @@ impl EchoBackend {
         identity: Identity,
         tls: Option<TlsSettings>,
     ) -> Result<Self, Error> {
+        let socket = match kind {
+            EchoKind::Udp => Bound::Udp(bind_udp().await?),
+            _ => Bound::Tcp(bind_tcp().await?),
+        };
+        Self::start_on(kind, identity, socket, tls).await
+    }
+
+    /// Starts a backend of `kind` on a socket the caller bound (e.g. on its
+    /// own loopback address such as `127.0.0.2:0`, to look like a separate
+    /// pod IP). UDP needs [`Bound::Udp`], every other kind [`Bound::Tcp`];
+    /// the TLS kinds need `tls`.
+    pub async fn start_on(
+        kind: EchoKind,
+        identity: Identity,
+        socket: Bound,
+        tls: Option<TlsSettings>,
+    ) -> Result<Self, Error> {
         let log = EchoLog::silent();
         let rx = log.subscribe();
         let config = EchoConfig::new(identity).with_log(log);
         let token = CancellationToken::new();
-        let handle = match kind {
-            EchoKind::Http => serve_http(bind_tcp().await?, config, token).await?,
-            EchoKind::H2c => serve_h2c(bind_tcp().await?, config, token).await?,
-            EchoKind::Grpc => serve_grpc(bind_tcp().await?, config, token).await?,
-            EchoKind::Tcp => serve_tcp(bind_tcp().await?, config, token).await?,
-            EchoKind::Udp => serve_udp(bind_udp().await?, config, token).await?,
-            EchoKind::Https | EchoKind::TcpTls => {
+        let handle = match (kind, socket) {
+            (EchoKind::Udp, Bound::Udp(socket)) => serve_udp(socket, config, token).await?,
+            (EchoKind::Udp, Bound::Tcp(_)) | (_, Bound::Udp(_)) => {
+                return Err(Error::WrongSocket(kind));
+            }
+            (EchoKind::Http, Bound::Tcp(l)) => serve_http(l, config, token).await?,
+            (EchoKind::H2c, Bound::Tcp(l)) => serve_h2c(l, config, token).await?,
+            (EchoKind::Grpc, Bound::Tcp(l)) => serve_grpc(l, config, token).await?,
+            (EchoKind::Tcp, Bound::Tcp(l)) => serve_tcp(l, config, token).await?,
+            (EchoKind::Https, Bound::Tcp(l)) => {
                 let tls = tls.ok_or(Error::MissingTls(kind))?;
-                if kind == EchoKind::Https {
-                    serve_https(bind_tcp().await?, config, tls, token).await?
-                } else {
-                    serve_tcp_tls(bind_tcp().await?, config, tls, token).await?
-                }
+                serve_https(l, config, tls, token).await?
+            }
+            (EchoKind::TcpTls, Bound::Tcp(l)) => {
+                let tls = tls.ok_or(Error::MissingTls(kind))?;
+                serve_tcp_tls(l, config, tls, token).await?
             }
         };
         let records = Arc::new(Mutex::new(Vec::new()));

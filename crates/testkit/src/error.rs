@@ -23,6 +23,9 @@ pub enum Error {
     /// A test client request failed (connect, protocol, deadline, body).
     #[error("test client: {0}")]
     Client(String),
+    /// The socket handed to `EchoBackend::start_on` does not fit the kind.
+    #[error("{0:?} was given the wrong kind of socket (UDP needs Bound::Udp, the rest Bound::Tcp)")]
+    WrongSocket(crate::EchoKind),
     /// Waiting for an echo record ran past its deadline.
     #[error("no matching echo record within {0:?}")]
     NoRecord(Duration),

@@ -39,8 +39,9 @@ pub mod manifests;
 pub mod net;
 mod tls;
 
-pub use backend::{EchoBackend, EchoKind};
+pub use backend::{Bound, EchoBackend, EchoKind};
 pub use error::Error;
 pub use eventually::{Timeout, eventually};
+pub use portico_echo::TlsSettings;
 pub use portico_echo::{EchoAnswer, EchoRecord, Identity};
 pub use tls::{CertifiedPem, TestCa, self_signed};

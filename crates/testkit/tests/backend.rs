@@ -320,3 +320,40 @@ async fn manifests_load_through_the_model() {
     assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
     assert_eq!(loaded.documents.len(), 6);
 }
+
+#[tokio::test]
+async fn start_on_a_caller_bound_loopback_address() {
+    use portico_testkit::{Bound, EchoKind};
+
+    // 127.0.0.2 is loopback on Linux: a second "pod IP" without guessing ports.
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("bind");
+    let backend = EchoBackend::start_on(
+        EchoKind::Http,
+        Identity::new("ns", "svc"),
+        Bound::Tcp(listener),
+        None,
+    )
+    .await
+    .expect("backend");
+    assert_eq!(backend.addr().ip().to_string(), "127.0.0.2");
+    let resp = portico_testkit::client::get(backend.addr(), "h", "/")
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), http::StatusCode::OK);
+
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    assert!(matches!(
+        EchoBackend::start_on(
+            EchoKind::Udp,
+            Identity::new("ns", "u"),
+            Bound::Tcp(tcp),
+            None
+        )
+        .await,
+        Err(portico_testkit::Error::WrongSocket(EchoKind::Udp))
+    ));
+}
