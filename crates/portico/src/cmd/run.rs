@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use portico_observe::accesslog::{AccessLog, Destination};
 use portico_observe::flow::{FlowRing, HubbleMetrics, RingConfig};
 use portico_observe::hubble::ServerOptions;
+use portico_observe::ui::WithFlows;
 use portico_observe::{AdminServer, ConfigMetrics};
 use portico_proxy::{Proxy, ProxyConfig};
 use portico_translate::Options;
@@ -41,6 +43,14 @@ pub struct Args {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+    /// Write an access log (one JSON line per HTTP/gRPC request) to PATH, or `-` for stdout.
+    #[arg(long, value_name = "PATH|-")]
+    pub access_log: Option<String>,
+    /// Access log fields, comma-separated (time, client, gateway, listener, route, service,
+    /// backend, method, path, authority, protocol, status, grpc_status, latency_ms, verdict,
+    /// drop_reason, trace_id). Default: all.
+    #[arg(long, value_name = "a,b,c")]
+    pub access_log_fields: Option<String>,
 }
 
 pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
@@ -63,7 +73,24 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     crate::proxy_metrics::register(&mut registry, proxy.metrics().clone());
     let published = Arc::new(Published::default());
 
-    let admin = AdminServer::bind(args.admin.addr, published.clone(), Arc::new(registry))
+    let access_log = match &args.access_log {
+        Some(dest) => Some(
+            AccessLog::start(
+                &ring,
+                Destination::parse(dest),
+                match &args.access_log_fields {
+                    Some(list) => portico_observe::accesslog::parse_fields(list)
+                        .context("--access-log-fields")?,
+                    None => portico_observe::accesslog::ALL_FIELDS.to_vec(),
+                },
+            )
+            .await
+            .context("starting the access log")?,
+        ),
+        None => None,
+    };
+    let admin_source = Arc::new(WithFlows::new(published.clone(), ring.clone()));
+    let admin = AdminServer::bind(args.admin.addr, admin_source, Arc::new(registry))
         .await
         .context("starting the admin server")?;
     if let Some(file) = &args.admin_addr_file {
@@ -125,6 +152,9 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
 
     reloader.shutdown();
     proxy.shutdown(args.drain_timeout).await;
+    if let Some(log) = access_log {
+        log.shutdown().await;
+    }
     if let Some(hubble) = hubble
         && let Err(e) = hubble.shutdown().await
     {
