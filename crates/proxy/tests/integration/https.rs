@@ -359,3 +359,55 @@ async fn frontend_client_certificate_validation() {
         "AllowInsecureFallback accepts clients without a certificate"
     );
 }
+
+#[tokio::test]
+async fn backend_tls_presents_the_gateway_client_certificate() {
+    // The gateway's client identity, trusted by the backend.
+    let gw_client =
+        rcgen::generate_simple_self_signed(vec!["gateway.example.com".to_string()]).unwrap();
+    let mut client_roots = RootCertStore::empty();
+    client_roots.add(gw_client.cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(client_roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let server =
+        rcgen::generate_simple_self_signed(vec!["backend.example.com".to_string()]).unwrap();
+    let key =
+        rustls_pki_types::PrivateKeyDer::try_from(server.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server.cert.der().clone()], key)
+        .unwrap();
+    let mtls_echo = Echo::start_tls("mtls", Arc::new(config)).await;
+    let policy = |client_certificate| BackendTls {
+        hostname: "backend.example.com".into(),
+        ca_pem: Some(server.cert.pem()),
+        system_roots: false,
+        subject_alt_names: vec![],
+        client_certificate,
+    };
+    let mut with_cert = cluster("with", vec![mtls_echo.endpoint()]);
+    with_cert.tls = Some(policy(Some(CertifiedKeyPem {
+        source: "test/gateway-client".into(),
+        cert_chain_pem: gw_client.cert.pem(),
+        key_pem: gw_client.signing_key.serialize_pem(),
+    })));
+    let mut without_cert = cluster("without", vec![mtls_echo.endpoint()]);
+    without_cert.tls = Some(policy(None));
+    let gw = Gateway::start(simple(
+        vec![
+            route(prefix("/with"), vec![backend("with", 1)]),
+            route(prefix("/without"), vec![backend("without", 1)]),
+        ],
+        vec![with_cert, without_cert],
+    ))
+    .await;
+    assert_eq!(get(gw.addr(), "h", "/with").await.status, StatusCode::OK);
+    assert_ne!(get(gw.addr(), "h", "/without").await.status, StatusCode::OK);
+}
