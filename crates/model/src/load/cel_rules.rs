@@ -3,16 +3,19 @@
 //! value the rule sits on.
 //!
 //! Violations are reported as warnings, not errors: the object still loads
-//! and translation reports what matters to it as status conditions. Rules
-//! that use functions this evaluator lacks (Kubernetes' `isIP`, `split`,
-//! `format`, `duration`, ...) fail to evaluate and are skipped; transition
-//! rules (`oldSelf`) are left out by the generator.
+//! and translation reports what matters to it as status conditions. The
+//! environment is CEL's standard library, the strings extension and
+//! Kubernetes' `isIP` and `duration`; a rule using anything else fails to
+//! evaluate and is skipped. Transition rules (`oldSelf`) are left out by the
+//! generator.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
-use cel::{Context, Program};
+use cel::{Context, Env, ExecutionError, Program};
 use serde_json::{Map, Value};
 
 use super::node::escape_segment;
@@ -37,9 +40,63 @@ pub(crate) fn check(kind: &str, object: &Value) -> Vec<Violation> {
 }
 
 thread_local! {
-    /// The standard environment, built once per thread; each value gets an
-    /// inner scope binding `self`.
-    static ROOT: Context<'static, 'static> = Context::default();
+    /// The CEL standard library plus the strings extension (`split`,
+    /// `substring`, ...), as in the Kubernetes environment.
+    static ENV: Arc<Env> = {
+        let mut env = Env::stdlib();
+        if let Err(e) = env.add_extension(cel::extensions::strings) {
+            tracing::debug!(error = %e, "CEL strings extension not available");
+        }
+        Arc::new(env)
+    };
+    /// The environment plus Kubernetes' `isIP` and `duration`, built once per
+    /// thread; each value gets an inner scope binding `self`.
+    static ROOT: Context<'static, 'static> = {
+        let mut root = Context::with_env(ENV.with(Arc::clone));
+        let declared = root
+            .add_function("isIP", |s: Arc<String>| s.parse::<IpAddr>().is_ok())
+            .and_then(|()| root.add_function("duration", duration));
+        if let Err(e) = declared {
+            tracing::debug!(error = %e, "CEL functions not declared");
+        }
+        root
+    };
+}
+
+/// Kubernetes' `duration(string)` for the Gateway API duration format
+/// (`1h30m`, `500ms`), as nanoseconds: enough for comparisons.
+fn duration(s: Arc<String>) -> Result<i64, ExecutionError> {
+    let bad = || ExecutionError::function_error("duration", format!("invalid duration {s:?}"));
+    let mut total: i64 = 0;
+    let mut rest = s.as_str();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (1_000_000, 2)
+        } else if rest.starts_with('h') {
+            (3_600_000_000_000, 1)
+        } else if rest.starts_with('m') {
+            (60_000_000_000, 1)
+        } else if rest.starts_with('s') {
+            (1_000_000_000, 1)
+        } else {
+            return Err(bad());
+        };
+        rest = &rest[len..];
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    Ok(total)
 }
 
 fn walk(
@@ -101,7 +158,7 @@ fn program(rule: &str) -> Option<Rc<Program>> {
         cache
             .borrow_mut()
             .entry(rule.to_string())
-            .or_insert_with(|| match Program::compile(rule) {
+            .or_insert_with(|| match ENV.with(|env| env.compile(rule)) {
                 Ok(p) => Some(Rc::new(p)),
                 Err(e) => {
                     tracing::debug!(rule, error = %e, "CEL rule does not compile; skipped");
@@ -265,6 +322,30 @@ mod tests {
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].pointer, "/spec/rules/0/backendRefs/0");
         assert_eq!(v[0].message, "Must have port for Service reference");
+    }
+
+    #[test]
+    fn kubernetes_functions() {
+        let route = json!({"spec": {"hostnames": ["10.0.0.1"], "rules": []}});
+        let v = check("TLSRoute", &route);
+        assert_eq!(v.len(), 1, "{v:?}");
+        let route =
+            json!({"spec": {"rules": [{"timeouts": {"request": "1s", "backendRequest": "2s"}}]}});
+        let v = check("HTTPRoute", &route);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message
+                .starts_with("backendRequest timeout cannot be longer")
+        );
+        let route = json!({"spec": {"rules": [{"timeouts": {"request": "1h", "backendRequest": "500ms"}}]}});
+        assert_eq!(check("HTTPRoute", &route), []);
+        let gw = json!({"spec": {"listeners": [], "infrastructure": {"labels": {"a/b": "c"}}}});
+        assert_eq!(check("Gateway", &gw), []);
+        assert_eq!(
+            duration(Arc::new("1h30m".to_string())),
+            Ok(5_400_000_000_000)
+        );
+        assert!(duration(Arc::new("1x".to_string())).is_err());
     }
 
     #[test]
