@@ -4,7 +4,10 @@
 //!
 //! Every mode takes an already-bound socket (so tests bind port 0), an
 //! [`EchoConfig`] and a [`CancellationToken`], and returns a
-//! [`ServerHandle`] with the local address once the server runs:
+//! [`ServerHandle`] with the local address once the server runs. The
+//! server stops when the token is cancelled or the handle is dropped (keep
+//! it, or call [`ServerHandle::wait`]). Request bodies are read and dropped
+//! (up to 16 MiB) so HTTP/1.1 connections stay reusable.
 //!
 //! | function | contract |
 //! | --- | --- |
