@@ -2,7 +2,9 @@
 //! references (missing, wrong group/kind, malformed, not granted), granted
 //! cross-namespace certificates, attached route counts.
 
-use crate::status::{Cond, ListenerExpect, gateway_listeners, route_parent_conditions};
+use crate::status::{
+    Cond, ListenerExpect, gateway_conditions, gateway_listeners, route_parent_conditions,
+};
 use crate::{ConformanceTest, Env, Failure, INFRA_NS, conformance_test};
 
 pub fn tests() -> Vec<ConformanceTest> {
@@ -54,6 +56,12 @@ pub fn tests() -> Vec<ConformanceTest> {
             manifests: ["tests/gateway-with-attached-routes-with-port-8080.yaml"],
             features: ["Gateway", "GatewayPort8080", "HTTPRoute"],
             with_attached_routes_port_8080
+        ),
+        conformance_test!(
+            "GatewayListenerUnsupportedProtocol",
+            manifests: ["tests/gateway-invalid-listeners-unsupported-protocol.yaml"],
+            features: ["Gateway"],
+            unsupported_protocol
         ),
     ]
 }
@@ -224,6 +232,50 @@ async fn with_attached_routes_port_8080(env: &Env) -> Result<(), Failure> {
         &[
             listener("http-unattached", HTTP_ROUTE, 0, HEALTHY),
             listener("http", HTTP_ROUTE, 1, HEALTHY),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn unsupported_protocol(env: &Env) -> Result<(), Failure> {
+    const UNSUPPORTED: &[Cond] = &[Cond("Accepted", "False", "UnsupportedProtocol")];
+    const ONLY: &str = "gateway-only-unsupported-protocols";
+    gateway_conditions(
+        env,
+        INFRA_NS,
+        ONLY,
+        &[Cond("Accepted", "False", "ListenersNotValid")],
+    )
+    .await?;
+    gateway_listeners(
+        env,
+        INFRA_NS,
+        ONLY,
+        &[listener("invalid", &[], 0, UNSUPPORTED)],
+    )
+    .await?;
+    // One good listener is enough for the Gateway to be accepted.
+    const MIXED: &str = "gateway-supported-and-unsupported-protocols";
+    gateway_conditions(
+        env,
+        INFRA_NS,
+        MIXED,
+        &[Cond("Accepted", "True", "ListenersNotValid")],
+    )
+    .await?;
+    gateway_listeners(
+        env,
+        INFRA_NS,
+        MIXED,
+        &[
+            listener(
+                "http",
+                HTTP_ROUTE,
+                0,
+                &[Cond("Accepted", "True", "Accepted")],
+            ),
+            listener("invalid", &[], 0, UNSUPPORTED),
         ],
     )
     .await?;

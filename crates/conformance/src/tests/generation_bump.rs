@@ -1,10 +1,11 @@
 //! Spec updates must bump `metadata.generation`, and every condition must
-//! follow with `observedGeneration`: GatewayClass, Gateway, HTTPRoute.
+//! follow with `observedGeneration`: GatewayClass, Gateway, HTTPRoute;
+//! listeners added to and removed from a live Gateway.
 //! The file source stamps generations, so the tests edit the config files.
 
 use serde_json::{Value, json};
 
-use crate::status::{self, Cond, ParentExpect, route_parents};
+use crate::status::{self, Cond, ListenerExpect, ParentExpect, gateway_listeners, route_parents};
 use crate::{ConformanceTest, Env, Failure, INFRA_NS, conformance_test, manifests};
 
 pub fn tests() -> Vec<ConformanceTest> {
@@ -26,6 +27,12 @@ pub fn tests() -> Vec<ConformanceTest> {
             manifests: ["tests/httproute-observed-generation-bump.yaml"],
             features: ["Gateway", "HTTPRoute"],
             httproute_bump
+        ),
+        conformance_test!(
+            "GatewayModifyListeners",
+            manifests: ["tests/gateway-modify-listeners.yaml"],
+            features: ["Gateway"],
+            modify_listeners
         ),
     ]
 }
@@ -153,5 +160,82 @@ async fn httproute_bump(env: &Env) -> Result<(), Failure> {
     })
     .await?;
     route_parents(env, "HTTPRoute", INFRA_NS, NAME, &parents).await?;
+    Ok(())
+}
+
+const HEALTHY_LISTENER: &[Cond] = &[
+    Cond("Accepted", "True", ""),
+    Cond("ResolvedRefs", "True", ""),
+];
+
+fn attached_once(name: &'static str) -> ListenerExpect {
+    ListenerExpect {
+        name,
+        supported_kinds: &["HTTPRoute"],
+        attached_routes: 1,
+        conditions: HEALTHY_LISTENER,
+    }
+}
+
+async fn modify_listeners(env: &Env) -> Result<(), Failure> {
+    let latest = [Cond("Accepted", "True", ""), Cond("Programmed", "True", "")];
+
+    const ADD: &str = "gateway-add-listener";
+    let original = status::gateway_ready(env, INFRA_NS, ADD).await?;
+    let mut mutated = manifest(env, "Gateway", INFRA_NS, ADD)?;
+    mutated
+        .pointer_mut("/spec/listeners")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| Failure::new("the Gateway has no listeners"))?
+        .push(json!({
+            "name": "http",
+            "port": 80,
+            "protocol": "HTTP",
+            "hostname": "data.test.com",
+            "allowedRoutes": {"namespaces": {"from": "All"}},
+        }));
+    env.replace_object("Gateway", INFRA_NS, ADD, &mutated)?;
+    gateway_listeners(
+        env,
+        INFRA_NS,
+        ADD,
+        &[attached_once("https"), attached_once("http")],
+    )
+    .await?;
+    conditions_after_bump(
+        env,
+        "Gateway",
+        INFRA_NS,
+        ADD,
+        generation(&original),
+        &latest,
+    )
+    .await?;
+
+    const REMOVE: &str = "gateway-remove-listener";
+    let original = status::gateway_ready(env, INFRA_NS, REMOVE).await?;
+    let mut mutated = manifest(env, "Gateway", INFRA_NS, REMOVE)?;
+    let listeners = mutated
+        .pointer_mut("/spec/listeners")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| Failure::new("the Gateway has no listeners"))?;
+    if listeners.len() != 2 {
+        return Err(Failure(format!(
+            "the Gateway must have 2 listeners, has {}",
+            listeners.len()
+        )));
+    }
+    listeners.retain(|l| l.get("name").and_then(Value::as_str) == Some("http"));
+    env.replace_object("Gateway", INFRA_NS, REMOVE, &mutated)?;
+    gateway_listeners(env, INFRA_NS, REMOVE, &[attached_once("http")]).await?;
+    conditions_after_bump(
+        env,
+        "Gateway",
+        INFRA_NS,
+        REMOVE,
+        generation(&original),
+        &latest,
+    )
+    .await?;
     Ok(())
 }
