@@ -1,7 +1,5 @@
 //! The crate's one error type.
 
-use std::net::SocketAddr;
-
 /// Errors from starting an echo backend. Once a server runs, per-connection
 /// failures are logged with `tracing` and never stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -15,14 +13,4 @@ pub enum Error {
     /// The gRPC services could not be assembled.
     #[error("echo gRPC setup: {0}")]
     Grpc(String),
-    /// Reading or writing a socket failed (only reported by the helpers that
-    /// bind their own sockets, e.g. [`crate::bind_loopback`]).
-    #[error("echo socket error on {addr}: {source}")]
-    Io {
-        /// Address involved.
-        addr: SocketAddr,
-        /// Underlying error.
-        #[source]
-        source: std::io::Error,
-    },
 }
