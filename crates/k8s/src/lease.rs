@@ -199,7 +199,8 @@ pub async fn run(
             Err(error) => {
                 // Keep the deadline from the last renewal: writes stop when it passes.
                 tracing::warn!(%error, "lease renewal failed");
-                leadership.set(*leadership.valid_until.lock());
+                let until = *leadership.valid_until.lock();
+                leadership.set(until);
             }
         }
     }
