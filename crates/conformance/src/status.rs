@@ -136,7 +136,28 @@ pub async fn gateway_listeners(
     name: &str,
     expected: &[ListenerExpect],
 ) -> Result<Value, Failure> {
-    eventually(env, "Gateway", namespace, name, |gw| {
+    listeners_of(env, "Gateway", namespace, name, expected).await
+}
+
+/// Upstream `ListenerSetStatusMustHaveListeners`: the same check on a
+/// ListenerSet's `status.listeners`.
+pub async fn listener_set_listeners(
+    env: &Env,
+    namespace: &str,
+    name: &str,
+    expected: &[ListenerExpect],
+) -> Result<Value, Failure> {
+    listeners_of(env, "ListenerSet", namespace, name, expected).await
+}
+
+async fn listeners_of(
+    env: &Env,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    expected: &[ListenerExpect],
+) -> Result<Value, Failure> {
+    eventually(env, kind, namespace, name, |gw| {
         let listeners = gw
             .pointer("/status/listeners")
             .and_then(Value::as_array)

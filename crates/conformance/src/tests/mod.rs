@@ -18,6 +18,7 @@ mod httproute_parents;
 mod httproute_redirects;
 mod httproute_rewrites;
 mod httproute_rules;
+mod listenerset;
 
 use crate::ConformanceTest;
 
@@ -40,6 +41,7 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(gateway_isolation::tests());
     tests.extend(gateway_addresses::tests());
     tests.extend(generation_bump::tests());
+    tests.extend(listenerset::tests());
     tests.extend(grpcroute::tests());
     tests
 }
