@@ -53,7 +53,10 @@ impl http_body::Body for Body {
                 if let Poll::Ready(None) = polled {
                     // Done streaming: release the endpoint's in-flight slot now
                     // rather than when the connection task drops the body.
-                    guard.take();
+                    // Its connection has delivered the whole response.
+                    if let Some(guard) = guard.take() {
+                        guard.reuse();
+                    }
                 }
                 polled
             }

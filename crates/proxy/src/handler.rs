@@ -294,7 +294,13 @@ async fn forward(
                 if let Some(session) = new_session {
                     session.stamp(&mut rp.headers, &guard.endpoint().session_token);
                 }
-                Response::from_parts(rp, Body::Incoming(rb, Some(guard)))
+                if rb.is_end_stream() {
+                    // No body will be polled: the connection is free now.
+                    guard.reuse();
+                    Response::from_parts(rp, Body::Empty)
+                } else {
+                    Response::from_parts(rp, Body::Incoming(rb, Some(guard)))
+                }
             }
         }
         Outcome::NoEndpoint => {
@@ -345,7 +351,7 @@ async fn attempt(
         return Outcome::NoEndpoint;
     };
     trace.endpoint = Some(endpoint.address);
-    let guard = InflightGuard::new(Arc::clone(&endpoint));
+    let mut guard = InflightGuard::new(Arc::clone(&endpoint));
     let send = ctx.shared.clients.send(cluster, &endpoint, req);
     let result = match limit {
         Some(limit) => match tokio::time::timeout(limit, send).await {
@@ -360,7 +366,10 @@ async fn attempt(
         None => send.await,
     };
     match result {
-        Ok(resp) => {
+        Ok((resp, connection)) => {
+            if let Some(connection) = connection {
+                guard.attach(connection);
+            }
             if resp.status().is_server_error() {
                 eject_on_failure(ctx, cluster, &endpoint);
             } else {

@@ -2,6 +2,7 @@
 //! cluster. The copy carries the headers (as modified by the filters before
 //! it) but no body: bodies stream once, to the real backend.
 
+use http_body_util::BodyExt;
 use std::sync::Arc;
 
 use http::request::Parts;
@@ -62,8 +63,18 @@ impl Mirror {
         *req.headers_mut() = headers;
         let clients = clients.clone();
         tokio::spawn(async move {
-            if let Err(error) = clients.send(&cluster, &endpoint, req).await {
-                tracing::debug!(cluster = %cluster.id, ?error, "mirror request failed");
+            match clients.send(&cluster, &endpoint, req).await {
+                Ok((resp, connection)) => {
+                    // Drain the answer so its connection can be reused.
+                    if resp.into_body().collect().await.is_ok()
+                        && let Some(connection) = connection
+                    {
+                        endpoint.h1.checkin(connection);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(cluster = %cluster.id, ?error, "mirror request failed");
+                }
             }
         });
     }

@@ -1,7 +1,7 @@
 //! Sending one request to one endpoint over a pooled connection.
 //!
-//! HTTP/1.1 goes through hyper-util's pooled client (keep-alive connections
-//! keyed by endpoint address); HTTP/2 prior knowledge (`kubernetes.io/h2c`)
+//! HTTP/1.1 goes through the endpoint's own keep-alive pool ([`super::h1`]);
+//! HTTP/2 prior knowledge (`kubernetes.io/h2c`)
 //! through the endpoint's own multiplexed connections ([`super::h2`]), so
 //! the original `:authority` can be sent while dialing the endpoint address;
 //! backends with a BackendTLSPolicy through [`super::h1_tls`].
@@ -11,9 +11,6 @@ use std::time::Duration;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version, header};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use portico_ir::AppProtocol;
 
 use std::sync::Arc;
@@ -31,26 +28,21 @@ pub enum SendError {
     Broken(String),
 }
 
+/// A response and, for plain HTTP/1.1, the connection it arrives on: hand
+/// that to [`super::InflightGuard::attach`] (or drop it to close it).
+pub type Exchange = (Response<Incoming>, Option<super::h1::Sender>);
+
 #[derive(Debug, Clone)]
 pub struct Clients {
-    h1: Client<HttpConnector, Body>,
     connect_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl Clients {
     pub fn new(connect_timeout: Duration, idle_timeout: Duration) -> Clients {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let h1 = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(idle_timeout)
-            .set_host(false)
-            .build(connector);
         Clients {
-            h1,
             connect_timeout,
+            idle_timeout,
         }
     }
 
@@ -60,22 +52,24 @@ impl Clients {
         cluster: &ClusterState,
         endpoint: &Arc<EndpointState>,
         mut req: Request<Body>,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<Exchange, SendError> {
         match &cluster.tls {
             Ok(None) => {}
             Ok(Some(tls)) => {
-                return super::h1_tls::send(endpoint, tls, self.connect_timeout, req).await;
+                return super::h1_tls::send(endpoint, tls, self.connect_timeout, req)
+                    .await
+                    .map(|r| (r, None));
             }
             Err(reason) => return Err(SendError::Connect(format!("backend TLS: {reason}"))),
         }
         let protocol = cluster.protocol;
-        let pq = req
-            .uri()
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
         match protocol {
             AppProtocol::H2c => {
+                let pq = req
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
                 // :authority carries the original host; Host is redundant.
                 let authority = req
                     .headers_mut()
@@ -92,18 +86,29 @@ impl Clients {
                 sender
                     .send_request(req)
                     .await
+                    .map(|r| (r, None))
                     .map_err(|e| SendError::Broken(e.to_string()))
             }
             AppProtocol::Http1 | AppProtocol::WebSocket | AppProtocol::Other => {
-                *req.uri_mut() = uri(endpoint.authority.clone(), pq);
+                // Origin-form target; Host carries the authority.
+                if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+                    let pq = req
+                        .uri()
+                        .path_and_query()
+                        .cloned()
+                        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                    *req.uri_mut() = Uri::from(pq);
+                }
                 *req.version_mut() = Version::HTTP_11;
-                self.h1.request(req).await.map_err(|e| {
-                    if e.is_connect() {
-                        SendError::Connect(format!("{e:?}"))
-                    } else {
-                        SendError::Broken(format!("{e:?}"))
-                    }
-                })
+                let (resp, sender) = super::h1::send(
+                    &endpoint.h1,
+                    endpoint.address,
+                    self.connect_timeout,
+                    self.idle_timeout,
+                    req,
+                )
+                .await?;
+                Ok((resp, Some(sender)))
             }
         }
     }

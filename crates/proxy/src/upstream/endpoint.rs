@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::uri::Authority;
 
+use super::h1::{H1Pool, Sender};
 use super::h1_tls::TlsPool;
 use super::h2::H2Slot;
 use super::outlier::OutlierState;
@@ -17,6 +18,8 @@ pub struct EndpointState {
     /// `address` as a URI authority, built once.
     pub authority: Authority,
     active: AtomicU64,
+    /// Keep-alive plain HTTP/1.1 connections.
+    pub(crate) h1: H1Pool,
     pub(crate) h2: H2Slot,
     pub(crate) outlier: OutlierState,
     /// Keep-alive HTTP/1.1-over-TLS connections (BackendTLSPolicy).
@@ -34,6 +37,7 @@ impl EndpointState {
             address,
             authority,
             active: AtomicU64::new(0),
+            h1: H1Pool::default(),
             h2: H2Slot::default(),
             outlier: OutlierState::default(),
             tls_pool: TlsPool::default(),
@@ -48,24 +52,45 @@ impl EndpointState {
 }
 
 /// Counts one in-flight request against an endpoint until dropped (the
-/// response body holds it, so streaming responses count until done).
+/// response body holds it, so streaming responses count until done). It
+/// also carries the HTTP/1.1 connection the response arrives on, which goes
+/// back to the endpoint's pool through [`InflightGuard::reuse`] only.
 #[derive(Debug)]
-pub struct InflightGuard(Arc<EndpointState>);
+pub struct InflightGuard {
+    endpoint: Arc<EndpointState>,
+    connection: Option<Sender>,
+}
 
 impl InflightGuard {
     pub fn new(endpoint: Arc<EndpointState>) -> InflightGuard {
         endpoint.active.fetch_add(1, Ordering::Relaxed);
-        InflightGuard(endpoint)
+        InflightGuard {
+            endpoint,
+            connection: None,
+        }
     }
 
     pub fn endpoint(&self) -> &Arc<EndpointState> {
-        &self.0
+        &self.endpoint
+    }
+
+    /// The pooled connection the response is read from.
+    pub(crate) fn attach(&mut self, connection: Sender) {
+        self.connection = Some(connection);
+    }
+
+    /// The response was read to its end: its connection may serve the next
+    /// request. (Dropping the guard without this closes the connection.)
+    pub fn reuse(mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.endpoint.h1.checkin(connection);
+        }
     }
 }
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::Relaxed);
+        self.endpoint.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
