@@ -10,12 +10,26 @@ use crate::status::{
 use crate::{ConformanceTest, Env, Failure, INFRA_NS, conformance_test};
 
 pub fn tests() -> Vec<ConformanceTest> {
-    vec![conformance_test!(
-        "ListenerSetHTTPRouting",
-        manifests: ["tests/listenerset-http-routing.yaml"],
-        features: ["Gateway", "ListenerSet", "HTTPRoute"],
-        http_routing
-    )]
+    vec![
+        conformance_test!(
+            "ListenerSetHTTPRouting",
+            manifests: ["tests/listenerset-http-routing.yaml"],
+            features: ["Gateway", "ListenerSet", "HTTPRoute"],
+            http_routing
+        ),
+        conformance_test!(
+            "ListenerSetDefaultNotAllowed",
+            manifests: ["tests/listenerset-default-not-allowed.yaml"],
+            features: ["Gateway", "ListenerSet"],
+            default_not_allowed
+        ),
+        conformance_test!(
+            "ListenerSetAllowedNamespaceNone",
+            manifests: ["tests/listenerset-allowed-namespace-none.yaml"],
+            features: ["Gateway", "ListenerSet"],
+            allowed_namespace_none
+        ),
+    ]
 }
 
 const GW: &str = "gateway-with-listener-sets-http-routing";
@@ -38,8 +52,8 @@ fn listener(name: &'static str, attached: i64) -> ListenerExpect {
 }
 
 /// Upstream `GatewayMustHaveAttachedListeners`.
-async fn attached_listener_sets(env: &Env, want: i64) -> Result<(), Failure> {
-    status::eventually(env, "Gateway", INFRA_NS, GW, |gw| {
+async fn attached_listener_sets(env: &Env, gateway: &str, want: i64) -> Result<(), Failure> {
+    status::eventually(env, "Gateway", INFRA_NS, gateway, |gw| {
         let got = gw
             .pointer("/status/attachedListenerSets")
             .and_then(Value::as_i64)
@@ -111,7 +125,7 @@ async fn http_routing(env: &Env) -> Result<(), Failure> {
         route_accepted(env, "HTTPRoute", INFRA_NS, route, &gws).await?;
     }
     let gw = env.gateway_address(INFRA_NS, GW).await?;
-    attached_listener_sets(env, 2).await?;
+    attached_listener_sets(env, GW, 2).await?;
 
     accepted_by_listener_set(
         env,
@@ -175,4 +189,53 @@ async fn http_routing(env: &Env) -> Result<(), Failure> {
         &[(4, V2), (5, V2)],
     ));
     expect_all(env, &gw, &cases).await
+}
+
+/// Upstream `ListenerSetMustHaveCondition` for several conditions.
+async fn listener_set_conditions(env: &Env, name: &str, expected: &[Cond]) -> Result<(), Failure> {
+    status::eventually(env, "ListenerSet", INFRA_NS, name, |ls| {
+        status::conditions_match(
+            ls.pointer("/status/conditions").unwrap_or(&Value::Null),
+            expected,
+            ls.pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1),
+        )
+    })
+    .await?;
+    Ok(())
+}
+
+/// The Gateway is accepted with no ListenerSet attached, and the
+/// ListenerSet is rejected as NotAllowed.
+async fn rejected(env: &Env, gateway: &str, listener_set: &str) -> Result<(), Failure> {
+    status::gateway_conditions(env, INFRA_NS, gateway, &[Cond("Accepted", "True", "")]).await?;
+    attached_listener_sets(env, gateway, 0).await?;
+    listener_set_conditions(
+        env,
+        listener_set,
+        &[
+            Cond("Accepted", "False", "NotAllowed"),
+            Cond("Programmed", "False", "NotAllowed"),
+        ],
+    )
+    .await
+}
+
+async fn default_not_allowed(env: &Env) -> Result<(), Failure> {
+    rejected(
+        env,
+        "gateway-default-does-not-allow-listenerset",
+        "listenerset-default-not-allowed",
+    )
+    .await
+}
+
+async fn allowed_namespace_none(env: &Env) -> Result<(), Failure> {
+    rejected(
+        env,
+        "gateway-does-not-allow-listenerset",
+        "listenerset-not-allowed",
+    )
+    .await
 }
