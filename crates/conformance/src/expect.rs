@@ -27,6 +27,9 @@ pub struct Request {
     /// Path with optional `?query`.
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// Send as HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1; the
+    /// authority is then the Gateway address and `host` is not sent.
+    pub h2c: bool,
 }
 
 /// What the backend must have received (defaults to the request itself).
@@ -189,6 +192,14 @@ pub fn client() -> Client<HttpConnector, Full<Bytes>> {
         .build_http()
 }
 
+/// HTTP/2 prior-knowledge (h2c) client that does not follow redirects.
+pub fn h2c_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .pool_max_idle_per_host(0)
+        .build_http()
+}
+
 /// Sends one request to `gw_addr` (`ip:port`).
 pub async fn round_trip(
     gw_addr: &str,
@@ -213,17 +224,20 @@ pub async fn round_trip(
     } else {
         request.host.clone()
     };
-    let mut builder = http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(http::header::HOST, host);
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    if request.h2c {
+        builder = builder.version(http::Version::HTTP_2);
+    } else {
+        builder = builder.header(http::header::HOST, host);
+    }
     for (name, value) in request.headers.iter().chain(extra) {
         builder = builder.header(name.as_str(), value.as_str());
     }
     let req = builder
         .body(Full::new(Bytes::new()))
         .map_err(|e| format!("building request: {e}"))?;
-    let response = tokio::time::timeout(Duration::from_secs(10), client().request(req))
+    let client = if request.h2c { h2c_client() } else { client() };
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
         .map_err(|_| "request timed out".to_string())?
         .map_err(|e| format!("request failed: {e}"))?;

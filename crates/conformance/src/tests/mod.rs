@@ -15,6 +15,7 @@ mod httproute_invalid;
 mod httproute_matching;
 mod httproute_mirror;
 mod httproute_parents;
+mod httproute_protocols;
 mod httproute_redirects;
 mod httproute_rewrites;
 mod httproute_rules;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_rewrites::tests());
     tests.extend(httproute_mirror::tests());
     tests.extend(httproute_rules::tests());
+    tests.extend(httproute_protocols::tests());
     tests.extend(gateway_listeners::tests());
     tests.extend(gateway_isolation::tests());
     tests.extend(gateway_addresses::tests());
