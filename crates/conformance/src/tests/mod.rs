@@ -17,6 +17,7 @@ mod httproute_mirror;
 mod httproute_parents;
 mod httproute_protocols;
 mod httproute_redirects;
+mod httproute_retry;
 mod httproute_rewrites;
 mod httproute_rules;
 mod listenerset;
@@ -39,6 +40,7 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_mirror::tests());
     tests.extend(httproute_rules::tests());
     tests.extend(httproute_protocols::tests());
+    tests.extend(httproute_retry::tests());
     tests.extend(gateway_listeners::tests());
     tests.extend(gateway_isolation::tests());
     tests.extend(gateway_addresses::tests());
