@@ -50,6 +50,8 @@ enum Command {
     Status(cmd::status::Args),
     /// Print the version.
     Version(cmd::version::Args),
+    /// Print Portico's own CRDs (`portico crds | kubectl apply -f -`).
+    Crds(cmd::crds::Args),
     /// Run the eBPF service load balancer (kube-proxy replacement) for a directory.
     Agent(cmd::agent::Args),
     /// Inspect the eBPF maps (`portico bpf services`).
@@ -71,6 +73,7 @@ async fn main() -> ExitCode {
         Command::Observe(args) => cmd::observe::main(args).await,
         Command::Status(args) => cmd::status::main(args).await,
         Command::Version(args) => cmd::version::main(args).await,
+        Command::Crds(args) => cmd::crds::main(args).await,
         Command::Agent(args) => cmd::agent::main(args).await,
         Command::Bpf(args) => cmd::bpf::main(args).await,
     };

@@ -233,9 +233,7 @@ impl Mock {
                 if status {
                     object["status"] = body["status"].clone();
                 } else {
-                    for field in ["spec"] {
-                        object[field] = body[field].clone();
-                    }
+                    object["spec"] = body["spec"].clone();
                     object["metadata"]["labels"] = body["metadata"]["labels"].clone();
                     object["metadata"]["annotations"] = body["metadata"]["annotations"].clone();
                     object["metadata"]["ownerReferences"] =

@@ -3,10 +3,12 @@
 pub mod agent;
 pub mod bpf;
 pub mod check;
+pub mod crds;
 pub mod echo;
 pub mod get;
 pub mod observe;
 pub mod run;
+pub mod run_kubernetes;
 pub mod status;
 pub mod version;
 

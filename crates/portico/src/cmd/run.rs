@@ -24,8 +24,19 @@ use crate::state::Published;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Directory of YAML files (multi-document, watched).
-    #[arg(short = 'c', long, value_name = "DIR")]
-    pub config: PathBuf,
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "DIR",
+        required_unless_present = "kubernetes"
+    )]
+    pub config: Option<PathBuf>,
+    /// Read the objects from the Kubernetes API server instead (in-cluster
+    /// configuration or KUBECONFIG); see the Kubernetes flags below.
+    #[arg(long, conflicts_with = "config")]
+    pub kubernetes: bool,
+    #[command(flatten)]
+    pub kube: super::run_kubernetes::Args,
     #[command(flatten)]
     pub admin: AdminArg,
     /// Hubble-compatible observer API (flows; `portico observe`). If the
@@ -54,10 +65,13 @@ pub struct Args {
 }
 
 pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let Some(config) = args.config.clone().filter(|_| !args.kubernetes) else {
+        return super::run_kubernetes::main(args.kube, args.admin, args.drain_timeout).await;
+    };
     anyhow::ensure!(
-        args.config.is_dir(),
+        config.is_dir(),
         "--config {}: not a directory",
-        args.config.display()
+        config.display()
     );
     let mut registry = Registry::default();
     let metrics = ConfigMetrics::register(&mut registry);
@@ -122,9 +136,9 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
         service_lb,
     );
 
-    let mut states = portico_file::watch(&args.config, args.debounce)
+    let mut states = portico_file::watch(&config, args.debounce)
         .await
-        .with_context(|| format!("watching {}", args.config.display()))?;
+        .with_context(|| format!("watching {}", config.display()))?;
     let first = states.borrow_and_update().clone();
     reloader.reload(&first).await;
 
