@@ -60,6 +60,8 @@ impl Portico {
             .arg("127.0.0.1:0")
             .arg("--admin-addr-file")
             .arg(&addr_file)
+            .arg("--hubble-addr")
+            .arg("127.0.0.1:0")
             .arg("--debounce")
             .arg("50ms")
             .arg("--drain-timeout")
