@@ -31,6 +31,7 @@ mod portico;
 pub mod status;
 mod suite;
 pub mod tests;
+pub mod tls;
 pub mod websocket;
 
 pub use env::{Env, EnvConfig};

@@ -11,6 +11,7 @@ mod httproute_basic;
 mod httproute_filters;
 mod httproute_grants;
 mod httproute_hostnames;
+mod httproute_https;
 mod httproute_invalid;
 mod httproute_matching;
 mod httproute_mirror;
@@ -41,6 +42,7 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_rules::tests());
     tests.extend(httproute_protocols::tests());
     tests.extend(httproute_retry::tests());
+    tests.extend(httproute_https::tests());
     tests.extend(gateway_listeners::tests());
     tests.extend(gateway_isolation::tests());
     tests.extend(gateway_addresses::tests());
