@@ -26,7 +26,7 @@
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     const width = Math.max(svg.clientWidth || 0, 720);
     const colW = width / KINDS.length;
-    const nodeW = Math.min(colW - 2 * PAD - 30, 260);
+    const nodeW = Math.max(140, Math.min(colW - 2 * PAD - 100, 240));
     const columns = KINDS.map(k => map.nodes.filter(n => n.kind === k));
     const rows = Math.max(1, ...columns.map(c => c.length));
     const height = TOP + rows * (NODE_H + GAP) + PAD;
