@@ -66,12 +66,14 @@ fn selector(s: &str) -> anyhow::Result<BTreeMap<String, String>> {
 /// Admin view of the Kubernetes mode.
 struct KubeAdmin {
     published: watch::Receiver<Arc<Published>>,
+    /// Live watch health: readiness drops while the API server is unreachable.
+    reflectors: portico_k8s::reflectors::Reflectors,
     applied: AtomicBool,
 }
 
 impl AdminSource for KubeAdmin {
     fn ready(&self) -> bool {
-        self.applied.load(Ordering::SeqCst) && self.published.borrow().synced
+        self.applied.load(Ordering::SeqCst) && self.reflectors.ready()
     }
 
     fn config_dump(&self) -> Value {
@@ -125,6 +127,7 @@ pub async fn main(
     );
     let source = Arc::new(KubeAdmin {
         published: controller.subscribe(),
+        reflectors: controller.reflectors().clone(),
         applied: AtomicBool::new(false),
     });
     let admin_server = AdminServer::bind(admin.addr, source.clone(), Arc::new(registry))
