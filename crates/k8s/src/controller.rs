@@ -93,6 +93,7 @@ pub struct Controller {
     metrics: Metrics,
     discovered: Arc<Mutex<Discovered>>,
     published: watch::Sender<Arc<Published>>,
+    recorder: kube::runtime::events::Recorder,
 }
 
 impl Controller {
@@ -104,12 +105,19 @@ impl Controller {
     ) -> Controller {
         Controller {
             reflectors: Reflectors::new(client.clone()),
-            client,
+            client: client.clone(),
             config: Arc::new(config),
             leadership,
             metrics,
             discovered: Arc::default(),
             published: watch::channel(Arc::new(Published::default())).0,
+            recorder: kube::runtime::events::Recorder::new(
+                client.clone(),
+                kube::runtime::events::Reporter {
+                    controller: "portico".into(),
+                    instance: None,
+                },
+            ),
         }
     }
 
@@ -223,7 +231,12 @@ impl Controller {
             };
             let existing = self.reflectors.status_of(kind, ns, name);
             if let Some(new) = status::plan(kind, &desired, existing.as_ref(), &controller, &now) {
-                self.apply_status(kind, ns, name, new).await;
+                if kind == "Gateway" && self.apply_status(kind, ns, name, new.clone()).await {
+                    self.gateway_events(snapshot, ns, name, existing.as_ref(), &new)
+                        .await;
+                } else if kind != "Gateway" {
+                    self.apply_status(kind, ns, name, new).await;
+                }
             }
         }
         if self.config.gateway_services {
@@ -256,22 +269,62 @@ impl Controller {
         }
     }
 
-    async fn apply_status(&self, kind: &str, ns: Option<&str>, name: &str, status: Value) {
+    /// Writes one status; true when it was written.
+    async fn apply_status(&self, kind: &str, ns: Option<&str>, name: &str, status: Value) -> bool {
         if !self.leadership.is_leader() {
-            return;
+            return false;
         }
         let Some(spec) = kinds::spec(kind) else {
-            return;
+            return false;
         };
         let Some(version) = self.reflectors.watched().get(kind).copied() else {
-            return;
+            return false;
         };
         self.metrics.status_writes.inc();
         match status::apply(&self.client, spec, version, ns, name, status).await {
-            Ok(()) => tracing::debug!(kind, namespace = ns, name, "status written"),
+            Ok(()) => {
+                tracing::debug!(kind, namespace = ns, name, "status written");
+                true
+            }
             Err(error) => {
                 self.metrics.write_errors.inc();
                 tracing::warn!(kind, namespace = ns, name, %error, "status write failed");
+                false
+            }
+        }
+    }
+
+    /// Events on a Gateway for the transitions a status write made.
+    async fn gateway_events(
+        &self,
+        snapshot: &Snapshot,
+        ns: Option<&str>,
+        name: &str,
+        old: Option<&Value>,
+        new: &Value,
+    ) {
+        use kube::Resource;
+        use kube::runtime::events::{Event, EventType};
+        let Some(gw) = snapshot.gateways.iter().find(|g| {
+            g.metadata.namespace.as_deref() == ns && g.metadata.name.as_deref() == Some(name)
+        }) else {
+            return;
+        };
+        let reference = gw.object_ref(&());
+        for t in crate::events::gateway_transitions(old, new) {
+            let event = Event {
+                type_: if t.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: t.reason.clone(),
+                note: Some(t.note.clone()),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if let Err(error) = self.recorder.publish(&event, &reference).await {
+                tracing::debug!(%error, gateway = name, "publishing an event failed");
             }
         }
     }

@@ -13,6 +13,7 @@
 pub mod controller;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod gateway_service;
 pub mod ipam;
 pub mod kinds;
