@@ -29,6 +29,8 @@ pub const SUPPORTED: &[&str] = &[
     // Not BackendTLSPolicySANValidation: the proxy does not match URI SANs yet.
     // proxy::upstream::grpc_over_h2c_keeps_trailers_both_ways; golden: route-grpc.
     "GRPCRoute",
+    // conformance: GRPCRouteNamedRule.
+    "GRPCRouteNamedRouteRule",
     // Core: proxy::routing (host/path/header matching, weights), golden: route-*.
     "Gateway",
     // golden: gateway-static-address (an IPAddress entry without value).
@@ -46,6 +48,8 @@ pub const SUPPORTED: &[&str] = &[
     "HTTPRoute",
     // proxy::filters::redirects (301, 302, 303, 308; scheme, port, path).
     "HTTPRoute303RedirectStatusCode",
+    // conformance: HTTPRoute307Redirect.
+    "HTTPRoute307RedirectStatusCode",
     "HTTPRoute308RedirectStatusCode",
     // proxy::upstream::h2c_upstream_uses_http2_with_original_authority.
     "HTTPRouteBackendProtocolH2C",
@@ -61,6 +65,10 @@ pub const SUPPORTED: &[&str] = &[
     "HTTPRouteHostRewrite",
     // proxy::routing::routes_by_regex_method_header_and_query.
     "HTTPRouteMethodMatching",
+    // conformance: HTTPRouteNamedRule.
+    "HTTPRouteNamedRouteRule",
+    // conformance: HTTPRouteInvalidParentRefNotMatchingListenerPort, ...SectionNameNotMatchingPort.
+    "HTTPRouteParentRefPort",
     "HTTPRoutePathRedirect",
     "HTTPRoutePathRewrite",
     "HTTPRoutePortRedirect",
