@@ -289,75 +289,50 @@ fn compile_all<'s>(snapshot: &'s Snapshot, index: &Index<'s>) -> Vec<Entry<'s>> 
         let compiled = grpc::compile(index, &meta, r);
         push(meta, compiled);
     }
-    for r in &snapshot.tls_routes {
-        let meta = RouteMeta::new(
-            RouteKind::Tls,
-            &r.metadata,
-            r.spec.hostnames.clone(),
-            parents(
-                index,
-                &r.metadata,
-                parent_refs!(r.spec.parent_refs),
-                matches!(
-                    r.spec.use_default_gateways,
-                    Some(TlsRouteUseDefaultGateways::All)
-                ),
-            ),
-        );
-        let refs = r.spec.rules.iter().flat_map(|rule| {
-            rule.backend_refs
-                .iter()
-                .map(|b| (backend_ref!(b), b.weight))
-        });
-        let compiled = l4::compile(index, &meta, r.spec.rules.len(), refs);
-        push(meta, compiled);
+    // TLSRoute, TCPRoute and UDPRoute share one shape (generated types differ
+    // per kind, hence a macro): rules of weighted backendRefs, no matches.
+    macro_rules! l4_routes {
+        ($routes:expr, $kind:expr, $default_all:pat, $hostnames:expr) => {
+            for r in $routes {
+                let meta = RouteMeta::new(
+                    $kind,
+                    &r.metadata,
+                    $hostnames(r),
+                    parents(
+                        index,
+                        &r.metadata,
+                        parent_refs!(r.spec.parent_refs),
+                        matches!(r.spec.use_default_gateways, Some($default_all)),
+                    ),
+                );
+                let refs = r.spec.rules.iter().flat_map(|rule| {
+                    rule.backend_refs
+                        .iter()
+                        .map(|b| (backend_ref!(b), b.weight))
+                });
+                let compiled = l4::compile(index, &meta, r.spec.rules.len(), refs);
+                push(meta, compiled);
+            }
+        };
     }
-    for r in &snapshot.tcp_routes {
-        let meta = RouteMeta::new(
-            RouteKind::Tcp,
-            &r.metadata,
-            Vec::new(),
-            parents(
-                index,
-                &r.metadata,
-                parent_refs!(r.spec.parent_refs),
-                matches!(
-                    r.spec.use_default_gateways,
-                    Some(TcpRouteUseDefaultGateways::All)
-                ),
-            ),
-        );
-        let refs = r.spec.rules.iter().flat_map(|rule| {
-            rule.backend_refs
-                .iter()
-                .map(|b| (backend_ref!(b), b.weight))
-        });
-        let compiled = l4::compile(index, &meta, r.spec.rules.len(), refs);
-        push(meta, compiled);
-    }
-    for r in &snapshot.udp_routes {
-        let meta = RouteMeta::new(
-            RouteKind::Udp,
-            &r.metadata,
-            Vec::new(),
-            parents(
-                index,
-                &r.metadata,
-                parent_refs!(r.spec.parent_refs),
-                matches!(
-                    r.spec.use_default_gateways,
-                    Some(UdpRouteUseDefaultGateways::All)
-                ),
-            ),
-        );
-        let refs = r.spec.rules.iter().flat_map(|rule| {
-            rule.backend_refs
-                .iter()
-                .map(|b| (backend_ref!(b), b.weight))
-        });
-        let compiled = l4::compile(index, &meta, r.spec.rules.len(), refs);
-        push(meta, compiled);
-    }
+    l4_routes!(
+        &snapshot.tls_routes,
+        RouteKind::Tls,
+        TlsRouteUseDefaultGateways::All,
+        |r: &portico_model::gateway::TlsRoute| r.spec.hostnames.clone()
+    );
+    l4_routes!(
+        &snapshot.tcp_routes,
+        RouteKind::Tcp,
+        TcpRouteUseDefaultGateways::All,
+        |_: &portico_model::gateway::TcpRoute| Vec::new()
+    );
+    l4_routes!(
+        &snapshot.udp_routes,
+        RouteKind::Udp,
+        UdpRouteUseDefaultGateways::All,
+        |_: &portico_model::gateway::UdpRoute| Vec::new()
+    );
     entries
 }
 
