@@ -48,11 +48,19 @@ for p in $BACKEND_PORT "${PORT[@]}" $ADMIN_PORT; do
 done
 
 hz=$(getconf CLK_TCK)
-cpu_ticks() { # pid: utime+stime of all threads, in ticks
-  local f
-  f=$(sed 's/.*) //' "/proc/$1/stat")
-  read -r -a a <<<"$f"
-  echo $((a[11] + a[12]))
+tree_pids() { # pid and its descendants (nginx workers)
+  local c
+  echo "$1"
+  for c in $(pgrep -P "$1" || true); do tree_pids "$c"; done
+}
+cpu_ticks() { # pid: utime+stime of the process tree, all threads, in ticks
+  local total=0 p f
+  for p in $(tree_pids "$1"); do
+    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    read -r -a a <<<"$f"
+    total=$((total + a[11] + a[12]))
+  done
+  echo "$total"
 }
 pinned() { # cpu cmd...
   local cpu=$1

@@ -49,14 +49,17 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(chunk) => Poll::Ready(chunk.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(body, guard) => {
-                let polled = Pin::new(body).poll_frame(cx);
-                if let Poll::Ready(None) = polled {
-                    // Done streaming: release the endpoint's in-flight slot now
-                    // rather than when the connection task drops the body.
-                    // Its connection has delivered the whole response.
-                    if let Some(guard) = guard.take() {
-                        guard.reuse();
-                    }
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                // Done streaming: release the endpoint's in-flight slot and
+                // its connection now. A length-delimited body is done with
+                // its last frame (the server may never poll for the end).
+                let done = match &polled {
+                    Poll::Ready(None) => true,
+                    Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
+                    _ => false,
+                };
+                if done && let Some(guard) = guard.take() {
+                    guard.reuse();
                 }
                 polled
             }

@@ -128,7 +128,11 @@ fn request_filters<'a>(
                     table.port,
                 ));
             }
-            Filter::Mirror(m) => m.send(parts, &ctx.shared.clients, client_hash(ctx.peer.ip())),
+            Filter::Mirror(m) => m.send(
+                parts,
+                &ctx.shared.clients,
+                client_hash(client_ip(ctx, parts)),
+            ),
             Filter::Cors(c) => {
                 if Cors::is_preflight(parts) {
                     return Some(c.preflight(parts));
@@ -219,6 +223,8 @@ async fn forward(
     } else {
         None
     };
+    // Before this hop's address joins X-Forwarded-For.
+    let client = client_ip(ctx, &parts);
     hygiene::strip_hop_by_hop(&mut parts.headers, upgrade);
     if shared.config.forwarded_header {
         hygiene::add_rfc7239(&mut parts.headers, ctx.peer.ip(), table.scheme);
@@ -241,6 +247,7 @@ async fn forward(
                     action.backend_timeout,
                     copy_request(&parts),
                     pinned_endpoint.clone(),
+                    client,
                     trace,
                 )
                 .await;
@@ -265,6 +272,7 @@ async fn forward(
                 action.backend_timeout,
                 req,
                 pinned_endpoint,
+                client,
                 trace,
             )
             .await
@@ -339,11 +347,12 @@ async fn attempt(
     limit: Option<Duration>,
     req: Request<Body>,
     pinned: Option<Arc<EndpointState>>,
+    client: std::net::IpAddr,
     trace: &mut Trace,
 ) -> Outcome {
     let metrics = &ctx.shared.metrics;
     let hash = if cluster.wants_hash() {
-        client_hash(ctx.peer.ip())
+        client_hash(client)
     } else {
         0
     };
@@ -390,6 +399,15 @@ async fn attempt(
             Outcome::Broken
         }
     }
+}
+
+/// The client address for hashing: X-Forwarded-For only from trusted hops.
+fn client_ip(ctx: &ConnCtx, parts: &Parts) -> std::net::IpAddr {
+    hygiene::client_ip(
+        &parts.headers,
+        ctx.peer.ip(),
+        ctx.shared.config.trusted_hops,
+    )
 }
 
 /// The backend and endpoint a session token names, if still usable.

@@ -111,6 +111,38 @@ pub fn add_forwarded(
     }
 }
 
+/// The client address: the TCP peer, or with `trusted_hops` > 0 the
+/// `trusted_hops`-th address from the right of X-Forwarded-For (the one the
+/// outermost trusted proxy saw). Falls back to the peer when the header has
+/// fewer entries or the entry is not an IP address; never trusts the header
+/// when `trusted_hops` is 0.
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: std::net::IpAddr,
+    trusted_hops: usize,
+) -> std::net::IpAddr {
+    if trusted_hops == 0 {
+        return peer;
+    }
+    let values: Vec<&HeaderValue> = headers.get_all(&X_FORWARDED_FOR).iter().collect();
+    values
+        .iter()
+        .rev()
+        .flat_map(|v| v.to_str().unwrap_or("").rsplit(','))
+        .map(str::trim)
+        .nth(trusted_hops - 1)
+        .and_then(|entry| parse_forwarded_ip(entry))
+        .unwrap_or(peer)
+}
+
+/// An X-Forwarded-For entry: `1.2.3.4`, `1.2.3.4:80`, `::1` or `[::1]:80`.
+fn parse_forwarded_ip(entry: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+}
+
 /// Appends an RFC 7239 `Forwarded` element (`for`, `host`, `proto`) for
 /// this hop; earlier elements are kept, like X-Forwarded-For entries.
 pub fn add_rfc7239(headers: &mut HeaderMap, peer: std::net::IpAddr, proto: &'static str) {
@@ -156,6 +188,27 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn client_ip_from_trusted_hops_only() {
+        let peer: std::net::IpAddr = "10.0.0.9".parse().unwrap();
+        let h = map(&[
+            ("x-forwarded-for", "203.0.113.5, 198.51.100.1"),
+            ("x-forwarded-for", "192.0.2.4:8080"),
+        ]);
+        // Untrusted by default: the client could have written anything.
+        assert_eq!(client_ip(&h, peer, 0), peer);
+        assert_eq!(client_ip(&h, peer, 1).to_string(), "192.0.2.4");
+        assert_eq!(client_ip(&h, peer, 2).to_string(), "198.51.100.1");
+        assert_eq!(client_ip(&h, peer, 3).to_string(), "203.0.113.5");
+        // Fewer entries than trusted hops, or garbage: the peer.
+        assert_eq!(client_ip(&h, peer, 4), peer);
+        let bad = map(&[("x-forwarded-for", "unknown")]);
+        assert_eq!(client_ip(&bad, peer, 1), peer);
+        let v6 = map(&[("x-forwarded-for", "[2001:db8::1]:443")]);
+        assert_eq!(client_ip(&v6, peer, 1).to_string(), "2001:db8::1");
+        assert_eq!(client_ip(&HeaderMap::new(), peer, 1), peer);
     }
 
     #[test]

@@ -559,3 +559,55 @@ async fn grpc_over_h2c_keeps_trailers_both_ways() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["grpc-status"], "12");
 }
+
+#[tokio::test]
+async fn upstream_connections_are_reused_for_length_delimited_and_empty_bodies() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A keep-alive backend counting accepted connections: `/empty` answers
+    // 204 (no body), anything else "ok\n" with a content-length.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let empty = seen.starts_with(b"GET /empty");
+                        seen.drain(..end + 4);
+                        let reply: &[u8] = if empty {
+                            b"HTTP/1.1 204 No Content\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n"
+                        };
+                        if s.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("raw", 1)])],
+        vec![cluster("raw", vec![endpoint(addr)])],
+    ))
+    .await;
+    for path in ["/", "/empty", "/", "/empty", "/"] {
+        let reply = get(gw.addr(), "h", path).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.status);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one pooled connection");
+}
