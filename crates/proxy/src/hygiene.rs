@@ -131,7 +131,7 @@ pub fn client_ip(
         .flat_map(|v| v.to_str().unwrap_or("").rsplit(','))
         .map(str::trim)
         .nth(trusted_hops - 1)
-        .and_then(|entry| parse_forwarded_ip(entry))
+        .and_then(parse_forwarded_ip)
         .unwrap_or(peer)
 }
 
