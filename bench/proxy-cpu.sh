@@ -21,10 +21,12 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-64}
 TARGETS=${TARGETS:-"portico nginx haproxy"}
+IDLE_CONNS=${IDLE_CONNS:-5000}   # idle-connection memory probe (0 skips it)
 BACKEND_PORT=${BACKEND_PORT:-18280}
 declare -A PORT=([nginx]=18281 [haproxy]=18282 [portico]=18286)
 ADMIN_PORT=${ADMIN_PORT:-19886}
 export PATH="$PATH:/usr/sbin"
+ulimit -n 65536 2>/dev/null || true
 
 work=$(mktemp -d /tmp/portico-proxy-cpu.XXXXXX)
 pids=()
@@ -209,6 +211,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# Memory per idle keep-alive downstream connection (bench/idleconns.py).
+declare -A IDLE
+if ((IDLE_CONNS > 0)); then
+  for t in $TARGETS; do
+    [[ -n ${PID[$t]:-} ]] || continue
+    IDLE[$t]=$(python3 "$here/idleconns.py" --addr "${HOST[$t]}:${PORT[$t]}" --conns "$IDLE_CONNS" \
+      --pids "$(tree_pids "${PID[$t]}" | paste -sd,)" 2>>"$work/idle.log" | sed -n "s/.*kb_per_conn=//p") || true
+    log "$t idle: ${IDLE[$t]:-?} KB/conn"
+  done
+fi
+
 # Median per target, ratios against nginx.
 echo
 echo "proxy CPU per request (median of $ROUNDS x ${DURATION}s, wrk -t1 -c$CONNS; load avg before: $load_before, after: $load_after)"
@@ -225,4 +238,5 @@ awk -v targets="$TARGETS" '
       m = med(us[t]); printf "%-8s %9s %10s %9s %9s %7d %9s\n", t, m, med(rps[t]), med(p50[t]), med(p99[t]), err[t],
         (base > 0) ? sprintf("%.2fx", m / base) : "-" }
   }' "$work/results"
+for t in $TARGETS; do [[ -n ${IDLE[$t]:-} ]] && echo "$t: ${IDLE[$t]} KB per idle downstream connection ($IDLE_CONNS connections)"; done
 echo "(logs in $work; the machine is shared: compare only runs with similar load)"
