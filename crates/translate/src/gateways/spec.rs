@@ -55,23 +55,26 @@ pub enum FromSpec {
     Selector,
 }
 
-impl ListenerSpec {
-    pub fn from_gateway(owner: ObjectRef, generation: i64, l: &GatewayListeners) -> ListenerSpec {
+/// Gateway and ListenerSet listeners have the same fields under different
+/// generated type names; one body reads both.
+macro_rules! listener_spec {
+    ($owner:expr, $generation:expr, $l:expr, $mode:ident, $from:ident) => {{
+        let l = $l;
         let ns = l
             .allowed_routes
             .as_ref()
             .and_then(|a| a.namespaces.as_ref());
         ListenerSpec {
-            owner,
-            owner_generation: generation,
+            owner: $owner,
+            owner_generation: $generation,
             name: l.name.clone(),
             port: l.port,
             protocol: l.protocol.clone(),
             hostname: l.hostname.clone(),
             tls: l.tls.as_ref().map(|t| TlsSpec {
                 mode: t.mode.as_ref().map(|m| match m {
-                    GatewayListenersTlsMode::Terminate => TlsMode::Terminate,
-                    GatewayListenersTlsMode::Passthrough => TlsMode::Passthrough,
+                    $mode::Terminate => TlsMode::Terminate,
+                    $mode::Passthrough => TlsMode::Passthrough,
                 }),
                 certificate_refs: t
                     .certificate_refs
@@ -99,12 +102,18 @@ impl ListenerSpec {
                         .collect()
                 }),
             from: match ns.and_then(|n| n.from.as_ref()) {
-                None | Some(GwFrom::Same) => FromSpec::Same,
-                Some(GwFrom::All) => FromSpec::All,
-                Some(GwFrom::Selector) => FromSpec::Selector,
+                None | Some($from::Same) => FromSpec::Same,
+                Some($from::All) => FromSpec::All,
+                Some($from::Selector) => FromSpec::Selector,
             },
             selector: ns.and_then(|n| n.selector.as_ref()).map(Selector::from),
         }
+    }};
+}
+
+impl ListenerSpec {
+    pub fn from_gateway(owner: ObjectRef, generation: i64, l: &GatewayListeners) -> ListenerSpec {
+        listener_spec!(owner, generation, l, GatewayListenersTlsMode, GwFrom)
     }
 
     pub fn from_listener_set(
@@ -112,53 +121,6 @@ impl ListenerSpec {
         generation: i64,
         l: &ListenerSetListeners,
     ) -> ListenerSpec {
-        let ns = l
-            .allowed_routes
-            .as_ref()
-            .and_then(|a| a.namespaces.as_ref());
-        ListenerSpec {
-            owner,
-            owner_generation: generation,
-            name: l.name.clone(),
-            port: l.port,
-            protocol: l.protocol.clone(),
-            hostname: l.hostname.clone(),
-            tls: l.tls.as_ref().map(|t| TlsSpec {
-                mode: t.mode.as_ref().map(|m| match m {
-                    ListenerSetListenersTlsMode::Terminate => TlsMode::Terminate,
-                    ListenerSetListenersTlsMode::Passthrough => TlsMode::Passthrough,
-                }),
-                certificate_refs: t
-                    .certificate_refs
-                    .iter()
-                    .flatten()
-                    .map(|r| SecretRefSpec {
-                        group: r.group.clone(),
-                        kind: r.kind.clone(),
-                        name: r.name.clone(),
-                        namespace: r.namespace.clone(),
-                    })
-                    .collect(),
-            }),
-            kinds: l
-                .allowed_routes
-                .as_ref()
-                .and_then(|a| a.kinds.as_ref())
-                .map(|kinds| {
-                    kinds
-                        .iter()
-                        .map(|k| KindSpec {
-                            group: k.group.clone(),
-                            kind: k.kind.clone(),
-                        })
-                        .collect()
-                }),
-            from: match ns.and_then(|n| n.from.as_ref()) {
-                None | Some(LsFrom::Same) => FromSpec::Same,
-                Some(LsFrom::All) => FromSpec::All,
-                Some(LsFrom::Selector) => FromSpec::Selector,
-            },
-            selector: ns.and_then(|n| n.selector.as_ref()).map(Selector::from),
-        }
+        listener_spec!(owner, generation, l, ListenerSetListenersTlsMode, LsFrom)
     }
 }
