@@ -254,6 +254,42 @@ pub const ACCEPTED: &[Cond] = &[
     Cond("ResolvedRefs", "True", ""),
 ];
 
+/// The route's parent status entries written by Portico.
+fn our_parents(route: &Value) -> Vec<&Value> {
+    route
+        .pointer("/status/parents")
+        .and_then(Value::as_array)
+        .map(|parents| {
+            parents
+                .iter()
+                .filter(|p| {
+                    p.get("controllerName").and_then(Value::as_str) == Some(CONTROLLER_NAME)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a parent entry's parentRef names `gw_ns/gw` of `kind` (any kind
+/// when `None`; group, kind and namespace defaulted as the API does;
+/// `route_ns` is the route's namespace).
+fn refers_to(parent: &Value, route_ns: &str, kind: Option<&str>, gw_ns: &str, gw: &str) -> bool {
+    let r = parent.get("parentRef").unwrap_or(&Value::Null);
+    let field = |name: &str, default: &'static str| -> String {
+        r.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    field("group", GATEWAY_GROUP) == GATEWAY_GROUP
+        && kind.is_none_or(|k| field("kind", "Gateway") == k)
+        && r.get("name").and_then(Value::as_str) == Some(gw)
+        && r.get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(route_ns)
+            == gw_ns
+}
+
 /// Waits until the route's parents are exactly `expected` (matched on
 /// controller, parentRef group/kind/name and namespace).
 pub async fn route_parents(
@@ -264,39 +300,19 @@ pub async fn route_parents(
     expected: &[ParentExpect],
 ) -> Result<Value, Failure> {
     eventually(env, kind, namespace, name, |route| {
-        let parents: Vec<Value> = route
-            .pointer("/status/parents")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| p.get("controllerName").and_then(Value::as_str) == Some(CONTROLLER_NAME))
-            .collect();
+        let parents = our_parents(route);
         if parents.len() != expected.len() {
             return Err(format!(
-                "expected {} parents, got {}: {}",
+                "expected {} parents, got {}: {:?}",
                 expected.len(),
                 parents.len(),
-                Value::Array(parents.clone())
+                parents
             ));
         }
         for e in expected {
-            let found = parents.iter().find(|p| {
-                let r = p.get("parentRef").cloned().unwrap_or(Value::Null);
-                let group = r
-                    .get("group")
-                    .and_then(Value::as_str)
-                    .unwrap_or(GATEWAY_GROUP);
-                let kind = r.get("kind").and_then(Value::as_str).unwrap_or("Gateway");
-                let ns = r
-                    .get("namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or(namespace);
-                group == GATEWAY_GROUP
-                    && kind == e.kind
-                    && r.get("name").and_then(Value::as_str) == Some(e.gateway)
-                    && ns == e.gateway_namespace
-            });
+            let found = parents
+                .iter()
+                .find(|p| refers_to(p, namespace, Some(e.kind), e.gateway_namespace, e.gateway));
             let Some(p) = found else {
                 return Err(format!(
                     "no parent status for {} {}/{}",
@@ -326,23 +342,12 @@ pub async fn route_parent_conditions(
     conditions: &[Cond],
 ) -> Result<Value, Failure> {
     eventually(env, kind, namespace, name, |route| {
-        let parents: Vec<Value> = route
-            .pointer("/status/parents")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let parents = our_parents(route);
         for (gw_ns, gw) in gateways {
             let mine: Vec<&Value> = parents
                 .iter()
-                .filter(|p| {
-                    let r = p.get("parentRef").cloned().unwrap_or(Value::Null);
-                    p.get("controllerName").and_then(Value::as_str) == Some(CONTROLLER_NAME)
-                        && r.get("name").and_then(Value::as_str) == Some(gw)
-                        && r.get("namespace")
-                            .and_then(Value::as_str)
-                            .unwrap_or(namespace)
-                            == *gw_ns
-                })
+                .copied()
+                .filter(|p| refers_to(p, namespace, None, gw_ns, gw))
                 .collect();
             if mine.is_empty() {
                 return Err(format!("no parent status for Gateway {gw_ns}/{gw}"));
@@ -409,15 +414,7 @@ pub async fn route_no_accepted_parents(
     name: &str,
 ) -> Result<Value, Failure> {
     eventually(env, kind, namespace, name, |route| {
-        let parents = route
-            .pointer("/status/parents")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for p in &parents {
-            if p.get("controllerName").and_then(Value::as_str) != Some(CONTROLLER_NAME) {
-                continue;
-            }
+        for p in our_parents(route) {
             let accepted = p
                 .get("conditions")
                 .and_then(Value::as_array)
