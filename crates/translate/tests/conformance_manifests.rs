@@ -12,75 +12,19 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use portico_model::core::{ConfigMap, ObjectMeta};
-use portico_model::gateway::{GatewayClass, GatewayClassSpec};
-use portico_model::{Object, Snapshot};
+use portico_model::Snapshot;
 use portico_translate::{
     Condition, GatewayStatus, ListenerSetStatus, ListenerStatus, ObjectStatus, Options, Output,
     Statuses, condition, translate,
 };
 
 const INFRA: &str = "gateway-conformance-infra";
-const WEB: &str = "gateway-conformance-web-backend";
 const USABLE: &str = "127.10.0.200";
 const UNUSABLE: &str = "203.0.113.5";
 
-/// `PORTICO_SHARED_DIR` (as the conformance crate uses it), else
-/// `../shared` next to the repository.
-fn conformance_dir() -> PathBuf {
-    std::env::var_os("PORTICO_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("gateway-api/conformance")
-}
-
-/// The GatewayClass, Secrets and ConfigMaps the upstream suite creates at start.
-fn generated_objects() -> Vec<Object> {
-    let wildcard = support::cert(&["*", "*.org", "*.wildcard.org"]);
-    let checks = support::cert(&["abc.example.com", "other.example.com"]);
-    let passthrough = support::cert(&["abc.example.com"]);
-    let terminate = support::cert(&["tls.example.com"]);
-    let class = GatewayClass {
-        metadata: ObjectMeta {
-            name: Some(support::GATEWAY_CLASS_NAME.to_string()),
-            generation: Some(1),
-            ..ObjectMeta::default()
-        },
-        spec: GatewayClassSpec {
-            controller_name: support::GATEWAY_CONTROLLER_NAME.to_string(),
-            ..GatewayClassSpec::default()
-        },
-        status: None,
-    };
-    let mut out = vec![
-        Object::GatewayClass(Box::new(class)),
-        support::tls_secret(INFRA, "tls-validity-checks-certificate", &wildcard),
-        support::tls_secret(INFRA, "tls-checks-certificate", &checks),
-        support::tls_secret(INFRA, "tls-passthrough-checks-certificate", &passthrough),
-        support::tls_secret(INFRA, "tls-terminate-checks-certificate", &terminate),
-        support::tls_secret(WEB, "certificate", &wildcard),
-    ];
-    for name in [
-        "tls-validity-checks-ca-certificate",
-        "tls-validity-checks-per-port-ca-certificate",
-        "tls-checks-ca-certificate",
-    ] {
-        out.push(Object::ConfigMap(Box::new(ConfigMap {
-            metadata: ObjectMeta {
-                name: Some(name.to_string()),
-                namespace: Some(INFRA.to_string()),
-                ..ObjectMeta::default()
-            },
-            data: Some([("ca.crt".to_string(), checks.cert_pem.clone())].into()),
-            ..ConfigMap::default()
-        })));
-    }
-    out
-}
-
 fn load_case(test_file: &Path) -> Snapshot {
-    let base =
-        std::fs::read_to_string(conformance_dir().join("base/manifests.yaml")).expect("base");
+    let base = std::fs::read_to_string(support::conformance_dir().join("base/manifests.yaml"))
+        .expect("base");
     let test = std::fs::read_to_string(test_file).expect("test file");
     let test = test
         .replace("PLACEHOLDER_USABLE_ADDRS", USABLE)
@@ -90,8 +34,11 @@ fn load_case(test_file: &Path) -> Snapshot {
         support::substitute(&base),
         support::substitute(&test)
     );
-    let (snapshot, errors) =
-        support::load(&test_file.display().to_string(), &text, generated_objects());
+    let (snapshot, errors) = support::load(
+        &test_file.display().to_string(),
+        &text,
+        support::suite_objects(),
+    );
     assert!(
         errors.is_empty(),
         "{}: load errors: {errors:?}",
@@ -101,7 +48,7 @@ fn load_case(test_file: &Path) -> Snapshot {
 }
 
 fn test_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(conformance_dir().join("tests"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(support::conformance_dir().join("tests"))
         .expect("conformance tests dir")
         .filter_map(Result::ok)
         .map(|e| e.path())

@@ -4,79 +4,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
-use portico_model::core::{ConfigMap, ObjectMeta};
-use portico_model::gateway::{GatewayClass, GatewayClassSpec};
-use portico_model::{Object, Snapshot};
+use portico_model::Snapshot;
+use portico_model::core::ObjectMeta;
 use portico_translate::{ObjectStatus, Options, Output, RouteParentStatus, condition, translate};
 
 const INFRA: &str = "gateway-conformance-infra";
 
-fn conformance_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/gateway-api/conformance")
-}
-
-/// The GatewayClass and certificates the upstream suite creates at start,
-/// generated once per test binary.
-fn generated_objects() -> Vec<Object> {
-    static OBJECTS: std::sync::OnceLock<Vec<Object>> = std::sync::OnceLock::new();
-    OBJECTS.get_or_init(make_generated_objects).clone()
-}
-
-fn make_generated_objects() -> Vec<Object> {
-    let wildcard = support::cert(&["*", "*.org", "*.wildcard.org"]);
-    let checks = support::cert(&["abc.example.com", "other.example.com"]);
-    let class = GatewayClass {
-        metadata: ObjectMeta {
-            name: Some(support::GATEWAY_CLASS_NAME.to_string()),
-            generation: Some(1),
-            ..ObjectMeta::default()
-        },
-        spec: GatewayClassSpec {
-            controller_name: support::GATEWAY_CONTROLLER_NAME.to_string(),
-            ..GatewayClassSpec::default()
-        },
-        status: None,
-    };
-    let mut out = vec![
-        Object::GatewayClass(Box::new(class)),
-        support::tls_secret(INFRA, "tls-validity-checks-certificate", &wildcard),
-        support::tls_secret(INFRA, "tls-checks-certificate", &checks),
-        support::tls_secret(INFRA, "tls-passthrough-checks-certificate", &checks),
-        support::tls_secret(INFRA, "tls-terminate-checks-certificate", &checks),
-    ];
-    for name in [
-        "tls-validity-checks-ca-certificate",
-        "tls-validity-checks-per-port-ca-certificate",
-        "tls-checks-ca-certificate",
-    ] {
-        out.push(Object::ConfigMap(Box::new(ConfigMap {
-            metadata: ObjectMeta {
-                name: Some(name.to_string()),
-                namespace: Some(INFRA.to_string()),
-                ..ObjectMeta::default()
-            },
-            data: Some([("ca.crt".to_string(), checks.cert_pem.clone())].into()),
-            ..ConfigMap::default()
-        })));
-    }
-    // A CA that signed nothing: validation against it must fail at run time.
-    let unrelated = support::cert(&["unrelated.example"]);
-    out.push(Object::ConfigMap(Box::new(ConfigMap {
-        metadata: ObjectMeta {
-            name: Some("mismatch-ca-certificate".to_string()),
-            namespace: Some(INFRA.to_string()),
-            ..ObjectMeta::default()
-        },
-        data: Some([("ca.crt".to_string(), unrelated.cert_pem)].into()),
-        ..ConfigMap::default()
-    })));
-    out
-}
-
 fn run(file: &str) -> (Snapshot, Output) {
-    let dir = conformance_dir();
+    let dir = support::conformance_dir();
     let base = std::fs::read_to_string(dir.join("base/manifests.yaml")).expect("base manifests");
     let test = std::fs::read_to_string(dir.join("tests").join(file)).expect("test manifest");
     let text = format!(
@@ -84,7 +19,7 @@ fn run(file: &str) -> (Snapshot, Output) {
         support::substitute(&base),
         support::substitute(&test)
     );
-    let (snapshot, errors) = support::load(file, &text, generated_objects());
+    let (snapshot, errors) = support::load(file, &text, support::suite_objects());
     assert!(errors.is_empty(), "{file}: load errors {errors:?}");
     let out = translate(&snapshot, &Options::default());
     (snapshot, out)
@@ -542,7 +477,7 @@ fn path_match_order_in_the_ir() {
 
 #[test]
 fn every_route_parent_entry_is_complete() {
-    let mut files: Vec<String> = std::fs::read_dir(conformance_dir().join("tests"))
+    let mut files: Vec<String> = std::fs::read_dir(support::conformance_dir().join("tests"))
         .expect("conformance tests dir")
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -550,8 +485,8 @@ fn every_route_parent_entry_is_complete() {
         .collect();
     files.sort();
     for file in files {
-        let text =
-            std::fs::read_to_string(conformance_dir().join("tests").join(&file)).expect("read");
+        let text = std::fs::read_to_string(support::conformance_dir().join("tests").join(&file))
+            .expect("read");
         if text.contains("PLACEHOLDER_") {
             continue; // static-address tests: covered by the gateway-side suite
         }

@@ -96,3 +96,70 @@ fn base64_matches_known_vectors() {
     assert_eq!(base64(b"foo"), "Zm9v");
     assert_eq!(base64(b"Hello world\n"), "SGVsbG8gd29ybGQK");
 }
+
+/// `PORTICO_SHARED_DIR` (as the conformance crate uses it), else
+/// `../shared` next to the repository, joined with the conformance dir.
+pub fn conformance_dir() -> std::path::PathBuf {
+    std::env::var_os("PORTICO_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("gateway-api/conformance")
+}
+
+/// The GatewayClass, TLS Secrets and CA ConfigMaps the upstream suite
+/// creates at start (plus a CA that signed nothing, for mismatch checks),
+/// generated once per test binary.
+pub fn suite_objects() -> Vec<Object> {
+    static OBJECTS: std::sync::OnceLock<Vec<Object>> = std::sync::OnceLock::new();
+    OBJECTS.get_or_init(make_suite_objects).clone()
+}
+
+fn make_suite_objects() -> Vec<Object> {
+    use portico_model::core::ConfigMap;
+    use portico_model::gateway::{GatewayClass, GatewayClassSpec};
+    const INFRA: &str = "gateway-conformance-infra";
+    const WEB: &str = "gateway-conformance-web-backend";
+    let wildcard = cert(&["*", "*.org", "*.wildcard.org"]);
+    let checks = cert(&["abc.example.com", "other.example.com"]);
+    let passthrough = cert(&["abc.example.com"]);
+    let terminate = cert(&["tls.example.com"]);
+    let unrelated = cert(&["unrelated.example"]);
+    let class = GatewayClass {
+        metadata: ObjectMeta {
+            name: Some(GATEWAY_CLASS_NAME.to_string()),
+            generation: Some(1),
+            ..ObjectMeta::default()
+        },
+        spec: GatewayClassSpec {
+            controller_name: GATEWAY_CONTROLLER_NAME.to_string(),
+            ..GatewayClassSpec::default()
+        },
+        status: None,
+    };
+    let config_map = |name: &str, pem: &str| {
+        Object::ConfigMap(Box::new(ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(INFRA.to_string()),
+                ..ObjectMeta::default()
+            },
+            data: Some([("ca.crt".to_string(), pem.to_string())].into()),
+            ..ConfigMap::default()
+        }))
+    };
+    vec![
+        Object::GatewayClass(Box::new(class)),
+        tls_secret(INFRA, "tls-validity-checks-certificate", &wildcard),
+        tls_secret(INFRA, "tls-checks-certificate", &checks),
+        tls_secret(INFRA, "tls-passthrough-checks-certificate", &passthrough),
+        tls_secret(INFRA, "tls-terminate-checks-certificate", &terminate),
+        tls_secret(WEB, "certificate", &wildcard),
+        config_map("tls-validity-checks-ca-certificate", &checks.cert_pem),
+        config_map(
+            "tls-validity-checks-per-port-ca-certificate",
+            &checks.cert_pem,
+        ),
+        config_map("tls-checks-ca-certificate", &checks.cert_pem),
+        config_map("mismatch-ca-certificate", &unrelated.cert_pem),
+    ]
+}
