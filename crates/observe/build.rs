@@ -1,11 +1,16 @@
-//! Compiles the Hubble-compatible protos under `proto/` with protox (pure
-//! Rust, no protoc on the machine) and generates the tonic server and client.
+//! Compiles the Hubble-compatible protos and the OTLP trace protos under
+//! `proto/` with protox (pure Rust, no protoc on the machine) and generates
+//! the tonic servers and clients.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    const FILES: [&str; 3] = [
+    const FILES: [&str; 7] = [
         "proto/flow/flow.proto",
         "proto/relay/relay.proto",
         "proto/observer/observer.proto",
+        "proto/opentelemetry/proto/common/v1/common.proto",
+        "proto/opentelemetry/proto/resource/v1/resource.proto",
+        "proto/opentelemetry/proto/trace/v1/trace.proto",
+        "proto/opentelemetry/proto/collector/trace/v1/trace_service.proto",
     ];
     for file in FILES {
         println!("cargo:rerun-if-changed={file}");

@@ -8,7 +8,9 @@
 //!   nothing about Kubernetes types: the binary answers the object queries
 //!   through [`admin::AdminSource`].
 //!
-//! Flows (Hubble) will live in their own module beside these.
+//! Beside them: [`flow`] (the flow ring and filters), [`hubble`] (the
+//! Hubble-compatible observer API), [`accesslog`], [`ui`] and [`trace`]
+//! (OpenTelemetry spans exported over OTLP/gRPC).
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,7 @@ pub mod flow;
 pub mod hubble;
 pub mod metrics;
 pub mod redact;
+pub mod trace;
 pub mod ui;
 
 pub use admin::{AdminServer, AdminSource, ObjectQuery, QueryError};
@@ -55,6 +58,10 @@ pub enum Error {
     Grpc(#[source] tonic::transport::Error),
     #[error("unknown access log field {name:?} (valid: {valid})")]
     AccessLogField { name: String, valid: String },
+    #[error("OTLP endpoint {endpoint:?}: {reason}")]
+    OtlpEndpoint { endpoint: String, reason: String },
+    #[error("sampling ratio {0} is not between 0 and 1")]
+    SamplingRatio(f64),
     #[error("opening the access log {}: {source}", path.display())]
     AccessLogOpen {
         path: std::path::PathBuf,

@@ -27,6 +27,7 @@
 //! ```
 
 pub mod convert;
+pub mod events;
 pub mod flags;
 pub mod print;
 pub mod proto;

@@ -12,11 +12,14 @@ use tokio::task::JoinHandle;
 use tonic::{Request, Response, Status};
 
 use super::convert::{flow_to_proto, timestamp};
+use super::events::{self, EventQuery};
 use super::proto::flow::{LostEvent, LostEventSource};
 use super::proto::observer::observer_server::{Observer, ObserverServer};
 use super::proto::observer::{
-    GetFlowsRequest, GetFlowsResponse, GetNodesRequest, GetNodesResponse, Node,
-    ServerStatusRequest, ServerStatusResponse, Tls, get_flows_response::ResponseTypes,
+    GetAgentEventsRequest, GetAgentEventsResponse, GetDebugEventsRequest, GetDebugEventsResponse,
+    GetFlowsRequest, GetFlowsResponse, GetNamespacesRequest, GetNamespacesResponse,
+    GetNodesRequest, GetNodesResponse, Node, ServerStatusRequest, ServerStatusResponse, Tls,
+    get_flows_response::ResponseTypes,
 };
 use super::proto::relay::NodeState;
 use super::query::FlowQuery;
@@ -42,6 +45,7 @@ impl Default for ServerOptions {
 }
 
 type FlowStream = Pin<Box<dyn Stream<Item = Result<GetFlowsResponse, Status>> + Send>>;
+type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// The Observer service implementation.
 #[derive(Debug, Clone)]
@@ -50,6 +54,8 @@ pub struct ObserverService {
     options: ServerOptions,
     address: String,
     shutdown: watch::Receiver<bool>,
+    /// When this service started (its AGENT_STARTED event).
+    started: SystemTime,
 }
 
 impl ObserverService {
@@ -66,7 +72,28 @@ impl ObserverService {
             options,
             address,
             shutdown,
+            started: SystemTime::now(),
         }
+    }
+
+    /// `history` as a stream, then, when following, nothing more until the
+    /// server shuts down or the client goes away (no producer of further
+    /// events exists yet).
+    fn event_stream<T: Send + 'static>(&self, history: Vec<T>, follow: bool) -> EventStream<T> {
+        let history = futures::stream::iter(history.into_iter().map(Ok));
+        if !follow {
+            return Box::pin(history);
+        }
+        let mut shutdown = self.shutdown.clone();
+        let wait = futures::stream::once(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .filter_map(|()| async { None });
+        Box::pin(history.chain(wait))
     }
 }
 
@@ -135,6 +162,47 @@ fn follow_stream(follow: Follow) -> FlowStream {
 #[tonic::async_trait]
 impl Observer for ObserverService {
     type GetFlowsStream = FlowStream;
+    type GetAgentEventsStream = EventStream<GetAgentEventsResponse>;
+    type GetDebugEventsStream = EventStream<GetDebugEventsResponse>;
+
+    async fn get_agent_events(
+        &self,
+        request: Request<GetAgentEventsRequest>,
+    ) -> Result<Response<Self::GetAgentEventsStream>, Status> {
+        let query = EventQuery::from_agent_request(request.get_ref())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let node = self.ring.node_name();
+        let history = vec![(self.started, events::agent_started(node, self.started))];
+        let selected = query.select(history);
+        let follow = query.follow && query.until.is_none_or(|u| u > SystemTime::now());
+        Ok(Response::new(self.event_stream(selected, follow)))
+    }
+
+    async fn get_debug_events(
+        &self,
+        request: Request<GetDebugEventsRequest>,
+    ) -> Result<Response<Self::GetDebugEventsStream>, Status> {
+        let r = request.get_ref();
+        let query = EventQuery::new(
+            r.number,
+            r.first,
+            r.follow,
+            r.since.as_ref(),
+            r.until.as_ref(),
+        )
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let follow = query.follow && query.until.is_none_or(|u| u > SystemTime::now());
+        Ok(Response::new(self.event_stream(Vec::new(), follow)))
+    }
+
+    async fn get_namespaces(
+        &self,
+        _request: Request<GetNamespacesRequest>,
+    ) -> Result<Response<GetNamespacesResponse>, Status> {
+        Ok(Response::new(GetNamespacesResponse {
+            namespaces: events::namespaces(&self.ring.snapshot(), SystemTime::now()),
+        }))
+    }
 
     async fn get_flows(
         &self,
