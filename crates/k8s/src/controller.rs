@@ -210,12 +210,13 @@ impl Controller {
         });
         self.published.send_replace(published.clone());
         if self.leadership.is_leader() {
-            self.write(&snapshot, &published.statuses).await;
+            self.write(&snapshot, &published.ir, &published.statuses)
+                .await;
         }
         published
     }
 
-    async fn write(&self, snapshot: &Snapshot, statuses: &Statuses) {
+    async fn write(&self, snapshot: &Snapshot, ir: &Ir, statuses: &Statuses) {
         let now = now_rfc3339();
         let controller = self.config.options.controller_name.clone();
         for (key, status) in &statuses.objects {
@@ -240,7 +241,7 @@ impl Controller {
             }
         }
         if self.config.gateway_services {
-            self.write_gateway_services(snapshot, statuses).await;
+            self.write_gateway_services(snapshot, ir, statuses).await;
         }
         if self.config.ipam {
             let desired = ipam::desired(snapshot);
@@ -329,7 +330,7 @@ impl Controller {
         }
     }
 
-    async fn write_gateway_services(&self, snapshot: &Snapshot, statuses: &Statuses) {
+    async fn write_gateway_services(&self, snapshot: &Snapshot, ir: &Ir, statuses: &Statuses) {
         for gw in &snapshot.gateways {
             let ns = gw.metadata.namespace.clone().unwrap_or_default();
             let name = gw.metadata.name.clone().unwrap_or_default();
@@ -341,7 +342,8 @@ impl Controller {
             if !ours {
                 continue;
             }
-            let desired = gateway_service::service_for(gw, &self.config.pod_selector);
+            let extra = gateway_service::listener_set_ports(ir, &ns, &name);
+            let desired = gateway_service::service_for(gw, &self.config.pod_selector, &extra);
             let svc_name = gateway_service::service_name(&name);
             let existing = snapshot.services.iter().find(|s| {
                 s.metadata.namespace.as_deref() == Some(&ns)

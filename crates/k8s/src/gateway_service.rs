@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
-use portico_ir::Ir;
+use portico_ir::{BindProtocol, Ir};
 use portico_model::Snapshot;
 use portico_model::gateway::Gateway;
 use portico_translate::{Condition, GatewayStatusAddress, ObjectStatus, Statuses};
@@ -28,11 +28,37 @@ pub fn service_name(gateway: &str) -> String {
     name.trim_end_matches('-').to_string()
 }
 
+/// Ports (transport, port) of the listeners that ListenerSets attached to
+/// Gateway `ns/name` in the translated IR: only the listeners translation
+/// accepted and programmed, so a rejected ListenerSet opens no port.
+pub fn listener_set_ports(ir: &Ir, ns: &str, name: &str) -> BTreeSet<(&'static str, i32)> {
+    ir.binds
+        .iter()
+        .filter(|b| {
+            b.gateway.kind == "Gateway" && b.gateway.namespace == ns && b.gateway.name == name
+        })
+        .filter(|b| b.listeners.iter().any(|l| l.owner.kind == "ListenerSet"))
+        .map(|b| {
+            let proto = if b.protocol == BindProtocol::Udp {
+                "UDP"
+            } else {
+                "TCP"
+            };
+            (proto, i32::from(b.address.port()))
+        })
+        .collect()
+}
+
 /// The Service (as a server-side-apply body) for one Gateway: ports from its
-/// listeners, `spec.infrastructure` labels and annotations propagated,
-/// `spec.addresses` turned into the `lbipam.cilium.io/ips` request, owned by
-/// the Gateway, selecting the Portico pods.
-pub fn service_for(gw: &Gateway, selector: &BTreeMap<String, String>) -> Value {
+/// listeners and from `extra_ports` (its ListenerSets' listeners, see
+/// [`listener_set_ports`]), `spec.infrastructure` labels and annotations
+/// propagated, `spec.addresses` turned into the `lbipam.cilium.io/ips`
+/// request, owned by the Gateway, selecting the Portico pods.
+pub fn service_for(
+    gw: &Gateway,
+    selector: &BTreeMap<String, String>,
+    extra_ports: &BTreeSet<(&'static str, i32)>,
+) -> Value {
     let name = gw.metadata.name.clone().unwrap_or_default();
     let infra = gw.spec.infrastructure.as_ref();
     let mut labels = infra.and_then(|i| i.labels.clone()).unwrap_or_default();
@@ -53,7 +79,7 @@ pub fn service_for(gw: &Gateway, selector: &BTreeMap<String, String>) -> Value {
             annotations.insert(IPS_ANNOTATION.into(), ips.join(","));
         }
     }
-    let mut ports: BTreeSet<(&str, i32)> = BTreeSet::new();
+    let mut ports: BTreeSet<(&str, i32)> = extra_ports.clone();
     for l in &gw.spec.listeners {
         let proto = if l.protocol == "UDP" { "UDP" } else { "TCP" };
         ports.insert((proto, l.port));
@@ -225,7 +251,7 @@ mod tests {
     #[test]
     fn service_has_ports_owner_and_propagated_metadata() {
         let sel = BTreeMap::from([("app".to_string(), "portico".to_string())]);
-        let svc = service_for(&gateway(), &sel);
+        let svc = service_for(&gateway(), &sel, &BTreeSet::new());
         assert_eq!(svc["metadata"]["name"], "portico-gw");
         assert_eq!(svc["metadata"]["labels"]["team"], "a");
         assert_eq!(svc["metadata"]["labels"][GATEWAY_LABEL], "gw");
@@ -237,6 +263,63 @@ mod tests {
         assert_eq!(ports.len(), 2, "{ports:?}");
         // It is a valid Service.
         let _: Service = serde_json::from_value(svc.clone()).expect("service");
+    }
+
+    #[test]
+    fn listener_set_listeners_add_ports() {
+        let ls: portico_model::gateway::ListenerSet = serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "ListenerSet",
+            "metadata": {"name": "extra", "namespace": "ns"},
+            "spec": {
+                "parentRef": {"name": "gw"},
+                "listeners": [
+                    {"name": "web", "port": 8081, "protocol": "HTTP"},
+                    {"name": "tcp", "port": 9000, "protocol": "TCP"}
+                ]
+            }
+        }))
+        .expect("listener set");
+        let mut gw = gateway();
+        gw.spec.allowed_listeners = serde_json::from_value(json!({"namespaces": {"from": "Same"}}))
+            .expect("allowedListeners");
+        let class: portico_model::gateway::GatewayClass = serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": "portico"},
+            "spec": {"controllerName": portico_translate::CONTROLLER_NAME}
+        }))
+        .expect("class");
+        let snap = Snapshot::from_objects([
+            Object::GatewayClass(Box::new(class)),
+            Object::Gateway(Box::new(gw.clone())),
+            Object::ListenerSet(Box::new(ls)),
+        ]);
+        let out = portico_translate::translate(
+            &for_translation(&snap),
+            &portico_translate::Options {
+                default_pool: placeholder_pool(),
+                ..Default::default()
+            },
+        );
+        let extra = listener_set_ports(&out.ir, "ns", "gw");
+        assert_eq!(
+            extra,
+            BTreeSet::from([("TCP", 8081), ("TCP", 9000)]),
+            "{:?}",
+            out.statuses
+        );
+        // Another Gateway's ListenerSets add nothing.
+        assert!(listener_set_ports(&out.ir, "ns", "other").is_empty());
+        let sel = BTreeMap::new();
+        let svc = service_for(&gw, &sel, &extra);
+        let ports: Vec<i64> = svc["spec"]["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .filter_map(|p| p["port"].as_i64())
+            .collect();
+        assert_eq!(ports, vec![80, 8081, 9000, 53], "TCP ports, then UDP");
     }
 
     #[test]
