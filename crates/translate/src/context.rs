@@ -17,6 +17,9 @@ pub struct GatewayCtx {
     pub generation: i64,
     /// Addresses the Gateway's listeners bind (from `spec.addresses` or IPAM).
     pub addresses: Vec<IpAddr>,
+    /// Its TCP-based binds read a PROXY protocol header first
+    /// ([`crate::proxy_protocol`]).
+    pub proxy_protocol: bool,
     pub listeners: Vec<ListenerCtx>,
 }
 

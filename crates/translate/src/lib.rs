@@ -23,6 +23,7 @@ pub mod context;
 pub mod features;
 pub mod gateway_class;
 pub mod gateways;
+pub mod proxy_protocol;
 pub mod reference_grant;
 pub mod routes;
 pub mod status;

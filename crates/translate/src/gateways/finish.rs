@@ -56,6 +56,8 @@ pub fn finish(gateways: Vec<GatewayCtx>, statuses: &mut Statuses) -> Vec<Bind> {
                         proxy_protocol: false,
                         listeners: Vec::new(),
                     });
+                // PROXY protocol over UDP is not implemented.
+                bind.proxy_protocol |= gw.proxy_protocol && protocol != BindProtocol::Udp;
                 bind.listeners.push(ir_listener(&l, protocol));
             }
         }
@@ -264,6 +266,7 @@ mod tests {
                 "127.0.0.2".parse().expect("ip"),
                 "127.0.0.1".parse().expect("ip"),
             ],
+            proxy_protocol: false,
             listeners: vec![
                 ctx(gw.clone(), "a", 80, None, true),
                 ctx(gw.clone(), "b", 80, Some("*.example.com"), true),

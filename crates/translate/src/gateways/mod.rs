@@ -119,7 +119,12 @@ fn build_one(
                 ),
             )
         })
-        .or(addr.not_accepted.clone());
+        .or(addr.not_accepted.clone())
+        .or_else(|| {
+            crate::proxy_protocol::gateway_accepts(gw.metadata.annotations.as_ref())
+                .err()
+                .map(|message| Problem::new("Invalid", message))
+        });
 
     let sets = listener_sets::attached(snapshot, gw, namespaces);
     let mut evals: Vec<ListenerEval> = gw
@@ -256,6 +261,8 @@ fn build_one(
         } else {
             Vec::new()
         },
+        proxy_protocol: crate::proxy_protocol::gateway_accepts(gw.metadata.annotations.as_ref())
+            .unwrap_or(false),
         listeners: evals
             .into_iter()
             .map(|l| ListenerCtx {

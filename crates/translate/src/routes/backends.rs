@@ -149,6 +149,24 @@ pub fn resolve<'s>(
             ),
         ));
     }
+    match crate::proxy_protocol::service_sends(service.metadata.annotations.as_ref()) {
+        Err(message) => {
+            return Err(Problem::refs(
+                "UnsupportedProtocol",
+                format!("Service {namespace}/{}: {message}", r.name),
+            ));
+        }
+        Ok(Some(_)) if route.kind == RouteKind::Udp => {
+            return Err(Problem::refs(
+                "UnsupportedProtocol",
+                format!(
+                    "Service {namespace}/{} asks for the PROXY protocol, which is not sent over UDP",
+                    r.name
+                ),
+            ));
+        }
+        Ok(_) => {}
+    }
     let id = ClusterId::new(namespace, r.name, port_u16);
     needs.push(ClusterNeed {
         id: id.clone(),
@@ -206,7 +224,9 @@ pub fn build_cluster(index: &Index<'_>, need: &ClusterNeed<'_>) -> Cluster {
             },
         ),
         tls: None,
-        proxy_protocol: None,
+        // An invalid value never gets here: resolve() refused the reference.
+        proxy_protocol: crate::proxy_protocol::service_sends(service.metadata.annotations.as_ref())
+            .unwrap_or(None),
     }
 }
 

@@ -263,6 +263,7 @@ mod tests {
             name: "gw".into(),
             generation: 1,
             addresses: vec![],
+            proxy_protocol: false,
             listeners: vec![
                 listener("Gateway", "gw", "a", 80, Some("a.example.com")),
                 listener("Gateway", "gw", "b", 8080, None),
