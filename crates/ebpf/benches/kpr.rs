@@ -98,6 +98,8 @@ fn frontends(n: usize, backend: SocketAddr) -> Vec<ServiceFrontend> {
             } else {
                 SocketAddr::from(([127, 0, 0, 1], 1 + (i % 1000) as u16))
             }],
+            weights: Default::default(),
+            terminating: Vec::new(),
         })
         .collect()
 }

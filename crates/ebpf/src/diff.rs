@@ -1,7 +1,8 @@
 //! From one [`LbState`] to the next as an ordered list of map operations.
 //!
 //! The order keeps every service consistent for a concurrent `connect()`:
-//! backends exist before a slot names them; slots `1..=n` and the Maglev
+//! backends exist before a slot names them; slots `1..=n` (each backend
+//! repeated by its weight, [`ServiceState::slots`]) and the Maglev
 //! table are written before the master entry announces `n`; a shrinking master
 //! is written before the slots beyond its new count are deleted; a removed
 //! service loses its master first; backends go last, once nothing names them.
@@ -49,7 +50,7 @@ pub enum MapOp {
 pub fn master_value(s: &ServiceState) -> LbService {
     LbService {
         backend_id: 0,
-        count: u16::try_from(s.backend_ids.len()).unwrap_or(u16::MAX),
+        count: u16::try_from(s.slots().len()).unwrap_or(u16::MAX),
         rev_nat_id: s.rev_nat_id,
         flags: s.flags,
         algorithm: s.algorithm,
@@ -85,9 +86,10 @@ pub fn diff(old: &LbState, new: &LbState) -> Vec<MapOp> {
                 value: rev_nat,
             });
         }
-        let prev_ids: &[u32] = prev.map_or(&[], |p| &p.backend_ids);
-        for (i, &id) in svc.backend_ids.iter().take(MAX_SLOTS).enumerate() {
-            if prev_ids.get(i) != Some(&id) {
+        let prev_slots: Vec<u32> = prev.map(ServiceState::slots).unwrap_or_default();
+        let slots = svc.slots();
+        for (i, &id) in slots.iter().take(MAX_SLOTS).enumerate() {
+            if prev_slots.get(i) != Some(&id) {
                 ops.push(MapOp::UpsertService {
                     key: key.slot(i as u16 + 1),
                     value: slot_value(id),
@@ -109,7 +111,7 @@ pub fn diff(old: &LbState, new: &LbState) -> Vec<MapOp> {
                 value: master,
             });
         }
-        for i in svc.backend_ids.len().min(MAX_SLOTS)..prev_ids.len().min(MAX_SLOTS) {
+        for i in slots.len().min(MAX_SLOTS)..prev_slots.len().min(MAX_SLOTS) {
             ops.push(MapOp::DeleteService {
                 key: key.slot(i as u16 + 1),
             });
@@ -128,7 +130,7 @@ pub fn diff(old: &LbState, new: &LbState) -> Vec<MapOp> {
             continue;
         }
         ops.push(MapOp::DeleteService { key: key.slot(0) });
-        for i in 0..svc.backend_ids.len().min(MAX_SLOTS) {
+        for i in 0..svc.slots().len().min(MAX_SLOTS) {
             ops.push(MapOp::DeleteService {
                 key: key.slot(i as u16 + 1),
             });
@@ -295,6 +297,44 @@ mod tests {
             master < drop_table,
             "switch algorithm before the table goes"
         );
+    }
+
+    #[test]
+    fn weights_expand_into_slots_and_master_counts_them() {
+        let mut f = frontend("10.96.0.1:80", &["10.0.0.1:1", "10.0.0.2:1"]);
+        f.weights.insert("10.0.0.1:1".parse().unwrap(), 6);
+        f.weights.insert("10.0.0.2:1".parse().unwrap(), 2);
+        let (s1, _) = LbState::plan(&LbState::default(), std::slice::from_ref(&f));
+        let ops = diff(&LbState::default(), &s1);
+        let slots: Vec<(u16, u32)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                MapOp::UpsertService { key, value } if key.slot > 0 => {
+                    Some((key.slot, value.backend_id))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(slots, vec![(1, 1), (2, 1), (3, 1), (4, 2)], "6:2 is 3:1");
+        let master = ops.iter().find_map(|op| match op {
+            MapOp::UpsertService { key, value } if key.slot == 0 => Some(value.count),
+            _ => None,
+        });
+        assert_eq!(master, Some(4));
+
+        // Back to equal weights: the master shrinks before slots 3 and 4 go.
+        f.weights.clear();
+        let (s2, _) = LbState::plan(&s1, &[f]);
+        let ops = diff(&s1, &s2);
+        let master = position(
+            &ops,
+            |op| matches!(op, MapOp::UpsertService { key: k, value } if k.slot == 0 && value.count == 2),
+        );
+        let del4 = position(
+            &ops,
+            |op| matches!(op, MapOp::DeleteService { key: k } if k.slot == 4),
+        );
+        assert!(master < del4, "{ops:?}");
     }
 
     #[test]

@@ -245,7 +245,8 @@ impl LbMaps {
 }
 
 /// Rebuilds a state from raw map entries: masters (slot 0) with the backend
-/// ids of slots `1..=count`. Slots beyond a master's count are ignored.
+/// ids of slots `1..=count` (a run of one id is one backend and its weight).
+/// Slots beyond a master's count are ignored.
 pub fn state_from_entries(
     entries: Vec<(SlotKey, LbService)>,
     backends: Vec<(u32, BackendEntry)>,
@@ -261,9 +262,18 @@ pub fn state_from_entries(
         backends: backends.into_iter().collect(),
     };
     for (key, master) in entries.into_iter().filter(|(k, _)| k.slot == 0) {
-        let backend_ids = (1..=master.count)
-            .filter_map(|slot| slots.get(&key.service.slot(slot)).copied())
-            .collect();
+        // Consecutive slots of one backend are its weight.
+        let mut backend_ids: Vec<u32> = Vec::new();
+        let mut weights: Vec<u16> = Vec::new();
+        for id in (1..=master.count).filter_map(|slot| slots.get(&key.service.slot(slot))) {
+            match (backend_ids.last(), weights.last_mut()) {
+                (Some(last), Some(w)) if last == id => *w = w.saturating_add(1),
+                _ => {
+                    backend_ids.push(*id);
+                    weights.push(1);
+                }
+            }
+        }
         state.services.insert(
             key.service,
             ServiceState {
@@ -273,6 +283,7 @@ pub fn state_from_entries(
                 algorithm: master.algorithm,
                 affinity_timeout: master.affinity_timeout,
                 backend_ids,
+                weights,
                 maglev: (master.algorithm == ALG_MAGLEV)
                     .then(|| maglev.get(&master.rev_nat_id).cloned())
                     .flatten(),
@@ -292,8 +303,11 @@ mod tests {
     /// planned state (names aside), so a restarted agent sees no changes.
     #[test]
     fn read_back_round_trip() {
-        let mut f = frontend("10.96.0.1:80", &["10.0.0.1:1", "10.0.0.2:1"]);
+        let mut f = frontend("10.96.0.1:80", &["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"]);
         f.lb = portico_ir::LbAlgorithm::Maglev;
+        f.weights.insert("10.0.0.2:1".parse().unwrap(), 3);
+        f.weights.insert("10.0.0.3:1".parse().unwrap(), 0);
+        f.terminating.push("10.0.0.4:1".parse().unwrap());
         let v6 = frontend("[fd00::1]:53", &["[fd00::53]:53"]);
         let fs = [f, frontend("10.96.0.2:53", &["10.0.0.3:53"]), v6];
         let (planned, _) = LbState::plan(&LbState::default(), &fs);

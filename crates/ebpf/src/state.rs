@@ -9,8 +9,8 @@ use portico_ir::{FrontendKind, L4Protocol, LbAlgorithm, ServiceFrontend};
 use portico_maglev::{Backend, Table, TableSize};
 
 use crate::maps::{
-    ALG_MAGLEV, ALG_RANDOM, BACKEND_ACTIVE, FLAG_AFFINITY, FLAG_EXTERNAL_IP, FLAG_LOADBALANCER,
-    FLAG_NODEPORT, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    ALG_MAGLEV, ALG_RANDOM, BACKEND_ACTIVE, BACKEND_TERMINATING, FLAG_AFFINITY, FLAG_EXTERNAL_IP,
+    FLAG_LOADBALANCER, FLAG_NODEPORT, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 
 /// A service frontend: VIP, port and IP protocol (either address family;
@@ -55,8 +55,12 @@ pub struct ServiceState {
     pub flags: u8,
     pub algorithm: u8,
     pub affinity_timeout: u32,
-    /// Backend ids for slots 1..=len, in order.
+    /// The backends that take new connections, in order.
     pub backend_ids: Vec<u32>,
+    /// Their effective weights (same order, each >= 1): a backend holds
+    /// that many consecutive slots, so a uniformly random slot picks it in
+    /// proportion to its weight. See [`effective_weights`].
+    pub weights: Vec<u16>,
     /// Maglev table (slot → backend id) when the algorithm is Maglev.
     pub maglev: Option<Vec<u32>>,
 }
@@ -104,24 +108,84 @@ fn flags(f: &ServiceFrontend) -> u8 {
     kind | affinity
 }
 
+/// Most slots one service takes in the services map. Weights are divided by
+/// their greatest common divisor; if they still add up to more, they are
+/// scaled down (each stays >= 1), so shares are then approximate.
+pub const MAX_WEIGHTED_SLOTS: u64 = 1024;
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// The weights the kernel holds for `weights` (all >= 1): reduced by their
+/// gcd and, past [`MAX_WEIGHTED_SLOTS`] in total, scaled down.
+pub fn effective_weights(weights: &[u32]) -> Vec<u16> {
+    let g = weights
+        .iter()
+        .fold(0u64, |g, &w| gcd(g, u64::from(w.max(1))))
+        .max(1);
+    let reduced: Vec<u64> = weights.iter().map(|&w| u64::from(w.max(1)) / g).collect();
+    let total: u64 = reduced.iter().sum();
+    reduced
+        .into_iter()
+        .map(|w| {
+            let w = if total > MAX_WEIGHTED_SLOTS {
+                (w * MAX_WEIGHTED_SLOTS / total).max(1)
+            } else {
+                w
+            };
+            u16::try_from(w).unwrap_or(u16::MAX)
+        })
+        .collect()
+}
+
+impl ServiceState {
+    /// Backend id of each slot `1..=len`: every backend repeated by weight.
+    pub fn slots(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.weights.iter().map(|&w| usize::from(w)).sum());
+        for (i, &id) in self.backend_ids.iter().enumerate() {
+            let w = self.weights.get(i).copied().unwrap_or(1);
+            out.extend(std::iter::repeat_n(id, usize::from(w)));
+        }
+        out
+    }
+}
+
+/// One frontend's backends as planned: (entry, weight) for new
+/// connections, and the terminating ones (established connections only).
+struct Wanted<'a> {
+    frontend: &'a ServiceFrontend,
+    active: Vec<(BackendEntry, u32)>,
+    terminating: Vec<BackendEntry>,
+}
+
 impl LbState {
     /// Plans the state for `frontends`, reusing the ids of `prev` for the
     /// same frontends and backends.
+    ///
+    /// A backend's id depends only on its address and protocol, so a
+    /// backend that turns terminating keeps its id (and its conntrack
+    /// entries). Terminating backends, and backends of weight 0, are in the
+    /// backend map (state terminating) but in no slot and no Maglev table.
+    /// A backend active for one frontend and terminating for another is
+    /// active.
     pub fn plan(prev: &LbState, frontends: &[ServiceFrontend]) -> (LbState, PlanNotes) {
         let mut notes = PlanNotes::default();
-        let prev_backend_ids: BTreeMap<BackendEntry, u32> =
-            prev.backends.iter().map(|(&id, &b)| (b, id)).collect();
+        let prev_backend_ids: BTreeMap<(SocketAddr, u8), u32> = prev
+            .backends
+            .iter()
+            .map(|(&id, b)| ((b.addr, b.proto), id))
+            .collect();
         // Ids of the previous state are never given to something else in the
         // same step: a slot or socket that still names an old id must not
         // silently reach a different backend or service.
         let mut used_backend_ids: BTreeSet<u32> = prev.backends.keys().copied().collect();
-        let mut backend_of: BTreeMap<BackendEntry, u32> = BTreeMap::new();
+        let mut backend_of: BTreeMap<(SocketAddr, u8), u32> = BTreeMap::new();
         let mut used_rev_nat: BTreeSet<u16> =
             prev.services.values().map(|s| s.rev_nat_id).collect();
 
         // Pass 1: frontends in a deterministic order, first one wins.
-        let mut wanted: BTreeMap<ServiceKey, (&ServiceFrontend, Vec<BackendEntry>)> =
-            BTreeMap::new();
+        let mut wanted: BTreeMap<ServiceKey, Wanted<'_>> = BTreeMap::new();
         for f in frontends {
             let proto = proto_number(f.protocol);
             let key = ServiceKey {
@@ -132,28 +196,44 @@ impl LbState {
                 notes.duplicates += 1;
                 continue;
             }
-            let mut backends = Vec::new();
+            let entry = |addr: SocketAddr, state| BackendEntry { addr, proto, state };
+            let mut active = Vec::new();
+            let mut terminating = Vec::new();
             for b in &f.backends {
-                if b.is_ipv4() == f.address.is_ipv4() {
-                    backends.push(BackendEntry {
-                        addr: *b,
-                        proto,
-                        state: BACKEND_ACTIVE,
-                    });
-                } else {
+                if b.is_ipv4() != f.address.is_ipv4() {
                     notes.skipped_backends += 1;
+                } else if f.weight_of(b) == 0 {
+                    terminating.push(entry(*b, BACKEND_TERMINATING));
+                } else {
+                    active.push((entry(*b, BACKEND_ACTIVE), f.weight_of(b)));
                 }
             }
-            backends.sort();
-            backends.dedup();
-            wanted.insert(key, (f, backends));
+            for b in &f.terminating {
+                if b.is_ipv4() == f.address.is_ipv4() {
+                    terminating.push(entry(*b, BACKEND_TERMINATING));
+                }
+            }
+            active.sort();
+            active.dedup_by(|a, b| a.0 == b.0);
+            terminating.sort();
+            terminating.dedup();
+            terminating.retain(|t| !active.iter().any(|(a, _)| a.addr == t.addr));
+            wanted.insert(
+                key,
+                Wanted {
+                    frontend: f,
+                    active,
+                    terminating,
+                },
+            );
         }
 
         // Pass 2: keep ids that still apply.
-        for (_, backends) in wanted.values() {
-            for b in backends {
-                if let Some(&id) = prev_backend_ids.get(b) {
-                    backend_of.insert(*b, id);
+        for w in wanted.values() {
+            let addrs = w.active.iter().map(|(b, _)| b).chain(&w.terminating);
+            for b in addrs {
+                if let Some(&id) = prev_backend_ids.get(&(b.addr, b.proto)) {
+                    backend_of.insert((b.addr, b.proto), id);
                 }
             }
         }
@@ -162,7 +242,19 @@ impl LbState {
         let mut next_backend = 1u32;
         let mut next_rev_nat = 1u16;
         let mut state = LbState::default();
-        for (key, (f, backends)) in wanted {
+        let mut id_of = |b: &BackendEntry| match backend_of.get(&(b.addr, b.proto)) {
+            Some(&id) => id,
+            None => {
+                while used_backend_ids.contains(&next_backend) && next_backend < u32::MAX {
+                    next_backend += 1;
+                }
+                used_backend_ids.insert(next_backend);
+                backend_of.insert((b.addr, b.proto), next_backend);
+                next_backend
+            }
+        };
+        for (key, w) in wanted {
+            let f = w.frontend;
             let rev_nat_id = match prev.services.get(&key) {
                 Some(s) => s.rev_nat_id,
                 None => {
@@ -177,24 +269,24 @@ impl LbState {
                     next_rev_nat
                 }
             };
-            let mut ids = Vec::with_capacity(backends.len());
-            for b in &backends {
-                let id = match backend_of.get(b) {
-                    Some(&id) => id,
-                    None => {
-                        while used_backend_ids.contains(&next_backend) && next_backend < u32::MAX {
-                            next_backend += 1;
-                        }
-                        used_backend_ids.insert(next_backend);
-                        backend_of.insert(*b, next_backend);
-                        next_backend
-                    }
-                };
+            let mut ids = Vec::with_capacity(w.active.len());
+            for (b, _) in &w.active {
+                let id = id_of(b);
+                // Active for this frontend wins over terminating for another.
                 state.backends.insert(id, *b);
                 ids.push(id);
             }
+            for b in &w.terminating {
+                let id = id_of(b);
+                state.backends.entry(id).or_insert(*b);
+            }
+            let raw: Vec<u32> = w.active.iter().map(|(_, weight)| *weight).collect();
+            let weights = effective_weights(&raw);
             let (algorithm, maglev) = match f.lb {
-                LbAlgorithm::Maglev => (ALG_MAGLEV, maglev_table(&backends, &ids)),
+                LbAlgorithm::Maglev => {
+                    let backends: Vec<BackendEntry> = w.active.iter().map(|(b, _)| *b).collect();
+                    (ALG_MAGLEV, maglev_table(&backends, &weights, &ids))
+                }
                 _ => (ALG_RANDOM, None),
             };
             state.services.insert(
@@ -206,6 +298,7 @@ impl LbState {
                     algorithm,
                     affinity_timeout: f.affinity_timeout_secs.unwrap_or(0),
                     backend_ids: ids,
+                    weights,
                     maglev,
                 },
             );
@@ -261,13 +354,18 @@ impl Draining {
 }
 
 /// The kernel's Maglev table for a service: slot → backend id, built by the
-/// shared `portico-maglev` crate over the backends' `ip:port` keys.
-pub fn maglev_table(backends: &[BackendEntry], ids: &[u32]) -> Option<Vec<u32>> {
+/// shared `portico-maglev` crate over the backends' `ip:port` keys and
+/// their weights.
+pub fn maglev_table(backends: &[BackendEntry], weights: &[u16], ids: &[u32]) -> Option<Vec<u32>> {
     if backends.is_empty() {
         return None;
     }
     let keys: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
-    let list: Vec<Backend<'_>> = keys.iter().map(|k| Backend::new(k, 1)).collect();
+    let list: Vec<Backend<'_>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Backend::new(k, u32::from(weights.get(i).copied().unwrap_or(1))))
+        .collect();
     let table = Table::build(&list, TableSize::DEFAULT).ok()?;
     Some(
         table
@@ -299,6 +397,8 @@ pub(crate) mod tests {
             lb: LbAlgorithm::Random,
             affinity_timeout_secs: None,
             backends: backends.iter().map(|b| b.parse().unwrap()).collect(),
+            weights: BTreeMap::new(),
+            terminating: Vec::new(),
         }
     }
 
@@ -421,6 +521,68 @@ pub(crate) mod tests {
         let (mut s5, _) = LbState::plan(&s1, &[frontend("10.96.0.1:80", &["10.0.0.1:1"])]);
         none.retain(&s1, &mut s5, t0, Duration::ZERO);
         assert!(!s5.backends.contains_key(&2));
+    }
+
+    #[test]
+    fn effective_weights_reduce_and_cap() {
+        assert_eq!(effective_weights(&[6, 2, 4]), vec![3, 1, 2]);
+        assert_eq!(effective_weights(&[1, 1]), vec![1, 1]);
+        assert_eq!(effective_weights(&[]), Vec::<u16>::new());
+        let capped = effective_weights(&[60_000, 1, 3_000]);
+        let total: u64 = capped.iter().map(|&w| u64::from(w)).sum();
+        assert!(total <= MAX_WEIGHTED_SLOTS + 3, "{capped:?}");
+        assert_eq!(capped[1], 1, "a positive weight never drops to 0");
+        assert!(capped[0] > 15 * capped[2], "{capped:?}");
+    }
+
+    #[test]
+    fn weighted_and_terminating_backends() {
+        let a: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:1".parse().unwrap();
+        let c: SocketAddr = "10.0.0.3:1".parse().unwrap();
+        let mut f = frontend("10.96.0.1:80", &["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"]);
+        f.weights.insert(b, 3);
+        let (s1, _) = LbState::plan(&LbState::default(), std::slice::from_ref(&f));
+        let svc = s1.services.values().next().unwrap();
+        assert_eq!(svc.weights, vec![1, 3, 1]);
+        assert_eq!(svc.slots(), vec![1, 2, 2, 2, 3]);
+
+        // b turns terminating, c goes to weight 0: both keep their ids (so
+        // conntrack entries still name them), neither is in a slot.
+        f.backends = vec![a];
+        f.terminating = vec![b];
+        f.weights = BTreeMap::from([(c, 0)]);
+        f.backends.push(c);
+        let (s2, _) = LbState::plan(&s1, std::slice::from_ref(&f));
+        let svc = s2.services.values().next().unwrap();
+        assert_eq!(svc.slots(), vec![1]);
+        assert_eq!(s2.backends[&2].addr, b);
+        assert_eq!(s2.backends[&2].state, BACKEND_TERMINATING);
+        assert_eq!(s2.backends[&3].state, BACKEND_TERMINATING);
+        assert_eq!(s2.backends[&1].state, BACKEND_ACTIVE);
+
+        // Maglev shares follow the weights.
+        let mut m = frontend("10.96.0.2:80", &["10.0.0.1:1", "10.0.0.2:1"]);
+        m.lb = LbAlgorithm::Maglev;
+        m.weights.insert(b, 3);
+        let (s3, _) = LbState::plan(&LbState::default(), &[m]);
+        let table = s3.services.values().next().unwrap().maglev.clone().unwrap();
+        let heavy = table
+            .iter()
+            .filter(|&&id| s3.backends[&id].addr == b)
+            .count();
+        let share = heavy as f64 / table.len() as f64;
+        assert!((share - 0.75).abs() < 0.01, "{share}");
+
+        // Active for one frontend, terminating for another: active.
+        let mut other = frontend("10.96.0.3:80", &[]);
+        other.terminating = vec![a];
+        let (s4, _) = LbState::plan(
+            &LbState::default(),
+            &[other, frontend("10.96.0.4:80", &["10.0.0.1:1"])],
+        );
+        assert_eq!(s4.backends.len(), 1);
+        assert_eq!(s4.backends.values().next().unwrap().state, BACKEND_ACTIVE);
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct BackendView {
     pub id: u32,
     pub address: SocketAddr,
     pub state: &'static str,
+    /// Effective weight (slots held; share = weight / sum of weights).
+    pub weight: u16,
 }
 
 pub fn proto_name(p: u8) -> &'static str {
@@ -75,7 +77,8 @@ pub fn services(state: &LbState) -> Vec<ServiceView> {
             backends: s
                 .backend_ids
                 .iter()
-                .map(|&id| match state.backends.get(&id) {
+                .zip(s.weights.iter().copied().chain(std::iter::repeat(1)))
+                .map(|(&id, weight)| match state.backends.get(&id) {
                     Some(b) => BackendView {
                         id,
                         address: b.addr,
@@ -84,11 +87,13 @@ pub fn services(state: &LbState) -> Vec<ServiceView> {
                         } else {
                             "terminating"
                         },
+                        weight,
                     },
                     None => BackendView {
                         id,
                         address: SocketAddr::from(([0, 0, 0, 0], 0)),
                         state: "missing",
+                        weight,
                     },
                 })
                 .collect(),
@@ -129,9 +134,14 @@ impl fmt::Display for Table<'_> {
                 writeln!(f, "{} (no backends)", head(true))?;
             }
             for (i, b) in v.backends.iter().enumerate() {
+                let weight = if b.weight == 1 {
+                    String::new()
+                } else {
+                    format!(", weight {}", b.weight)
+                };
                 writeln!(
                     f,
-                    "{} {} => {}/{} ({})",
+                    "{} {} => {}/{} ({}{weight})",
                     head(first),
                     i + 1,
                     b.address,

@@ -1,5 +1,6 @@
 //! Upstream clusters (for the proxy) and service frontends (for eBPF).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
@@ -102,8 +103,28 @@ pub struct ServiceFrontend {
     pub lb: LbAlgorithm,
     /// `sessionAffinity: ClientIP` with its timeout.
     pub affinity_timeout_secs: Option<u32>,
-    /// Resolved backends (target port applied), ready ones only.
+    /// Resolved backends for new connections (target port applied): the
+    /// ready, non-terminating endpoints (the serving terminating ones only
+    /// when none is ready, as kube-proxy does).
     pub backends: Vec<SocketAddr>,
+    /// Weights of `backends` by address; a backend not listed weighs 1.
+    /// Weight 0 keeps established connections but takes no new ones
+    /// (maintenance). From the EndpointSlice annotation
+    /// `service.cilium.io/weight` and the Service annotation
+    /// `portico.dev/backend-weights`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<SocketAddr, u32>,
+    /// Endpoints with `conditions.terminating` that are not in `backends`:
+    /// established connections keep them, new connections never pick them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terminating: Vec<SocketAddr>,
+}
+
+impl ServiceFrontend {
+    /// The weight of `backend` (1 unless `weights` says otherwise).
+    pub fn weight_of(&self, backend: &SocketAddr) -> u32 {
+        self.weights.get(backend).copied().unwrap_or(1)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

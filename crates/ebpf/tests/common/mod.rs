@@ -193,6 +193,8 @@ pub fn frontend(vip: SocketAddr, proto: L4Protocol, backends: &[SocketAddr]) -> 
         lb: LbAlgorithm::Random,
         affinity_timeout_secs: None,
         backends: backends.to_vec(),
+        weights: Default::default(),
+        terminating: Vec::new(),
     }
 }
 
@@ -366,4 +368,36 @@ pub fn run_client(action: &str) {
         other => panic!("unknown client action {other}"),
     }
     std::io::stdout().flush().expect("flush");
+}
+
+/// Asserts that `hits` (connections per backend name) follow `weights`
+/// (name → weight) for `n` independent choices: each count lies within 5
+/// standard deviations of its binomial mean n·p (p = weight / total), i.e.
+/// a correct balancer fails this with probability below 1e-6 per backend.
+/// `slack` widens p's interval for tables that only approximate the
+/// weights (Maglev shares are within 1% of them).
+pub fn assert_binomial_shares(
+    hits: &std::collections::BTreeMap<String, usize>,
+    weights: &[(&str, u32)],
+    slack: f64,
+) {
+    let n: usize = hits.values().sum();
+    let total: u32 = weights.iter().map(|(_, w)| w).sum();
+    for (name, w) in weights {
+        let p = f64::from(*w) / f64::from(total);
+        let got = hits.get(*name).copied().unwrap_or(0) as f64;
+        let mean = n as f64 * p;
+        let sd = (n as f64 * p * (1.0 - p)).sqrt();
+        let bound = 5.0 * sd + slack * n as f64;
+        assert!(
+            (got - mean).abs() <= bound,
+            "{name}: {got} hits of {n}, expected {mean:.1} ± {bound:.1} (weight {w}/{total}): {hits:?}"
+        );
+    }
+    for name in hits.keys() {
+        assert!(
+            weights.iter().any(|(w, _)| w == name),
+            "{name} is not a weighted backend: {hits:?}"
+        );
+    }
 }

@@ -1,12 +1,14 @@
 //! Service frontends for the eBPF service load balancer (kube-proxy
 //! replacement): ClusterIPs, NodePorts, LoadBalancer ingress IPs and
-//! externalIPs, each with the ready endpoints of its port.
+//! externalIPs, each with the ready endpoints of its port, their weights and
+//! the terminating endpoints (kept for established connections only).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use portico_ir::{FrontendKind, L4Protocol, ObjectRef, ServiceFrontend};
 use portico_model::Snapshot;
-use portico_model::core::Service;
+use portico_model::core::{EndpointSlice, Service};
 
 use super::backends::lb_algorithm;
 use super::endpoints::{self, PortKey};
@@ -123,14 +125,24 @@ fn frontends_of(index: &Index<'_>, service: &Service, out: &mut Vec<ServiceFront
             "SCTP" => L4Protocol::Sctp,
             _ => L4Protocol::Tcp,
         };
-        let ready = usable_backends(&endpoints::endpoints(
-            index.slices(namespace, name),
+        let slices = index.slices(namespace, name);
+        let all = endpoints::endpoints(
+            slices,
             PortKey {
                 name: port.name.as_deref().unwrap_or(""),
                 protocol: protocol_name,
             },
-        ));
+        );
+        let ready = usable_backends(&all);
+        let weights = endpoint_weights(slices, service, &all);
+        let terminating: Vec<SocketAddr> = all
+            .iter()
+            .filter(|e| e.terminating && !ready.contains(&e.address))
+            .map(|e| e.address)
+            .collect();
         let mut push = |kind: FrontendKind, address: IpAddr, port: u16| {
+            // The kernel cannot translate between families.
+            let family = |b: &&SocketAddr| b.is_ipv4() == address.is_ipv4();
             out.push(ServiceFrontend {
                 service: object.clone(),
                 kind,
@@ -139,12 +151,13 @@ fn frontends_of(index: &Index<'_>, service: &Service, out: &mut Vec<ServiceFront
                 protocol,
                 lb,
                 affinity_timeout_secs,
-                // The kernel cannot translate between families.
-                backends: ready
+                backends: ready.iter().filter(family).copied().collect(),
+                weights: weights
                     .iter()
-                    .filter(|b| b.is_ipv4() == address.is_ipv4())
-                    .copied()
+                    .filter(|(b, _)| ready.contains(b) && b.is_ipv4() == address.is_ipv4())
+                    .map(|(b, w)| (*b, *w))
                     .collect(),
+                terminating: terminating.iter().filter(family).copied().collect(),
             });
         };
         for ip in &cluster_ips {
@@ -167,6 +180,76 @@ fn frontends_of(index: &Index<'_>, service: &Service, out: &mut Vec<ServiceFront
             push(FrontendKind::ExternalIp, *ip, port_number);
         }
     }
+}
+
+/// Cilium's backend weight on an EndpointSlice: every endpoint of the slice.
+pub const SLICE_WEIGHT_ANNOTATION: &str = "service.cilium.io/weight";
+/// Per-endpoint weights on the Service: `ENDPOINT=WEIGHT,...`, where
+/// ENDPOINT is an endpoint address or its Pod (targetRef) name. Overrides
+/// the slice weight.
+pub const SERVICE_WEIGHTS_ANNOTATION: &str = "portico.dev/backend-weights";
+/// Largest weight (the kernel keeps weights in 16 bits).
+pub const MAX_WEIGHT: u32 = 65_535;
+
+fn parse_weight(v: &str) -> Option<u32> {
+    v.trim().parse::<u32>().ok().filter(|w| *w <= MAX_WEIGHT)
+}
+
+/// Weights other than 1 of `endpoints`, by endpoint address. Unparsable
+/// annotation values and entries are ignored (the weight stays 1).
+fn endpoint_weights(
+    slices: &[&EndpointSlice],
+    service: &Service,
+    endpoints: &[portico_ir::Endpoint],
+) -> BTreeMap<SocketAddr, u32> {
+    let mut by_ip: BTreeMap<IpAddr, u32> = BTreeMap::new();
+    for slice in slices {
+        let Some(w) = slice
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SLICE_WEIGHT_ANNOTATION))
+            .and_then(|v| parse_weight(v))
+        else {
+            continue;
+        };
+        for ep in &slice.endpoints {
+            if let Some(ip) = ep.addresses.first().and_then(|a| a.parse().ok()) {
+                by_ip.insert(ip, w);
+            }
+        }
+    }
+    let mut by_name: BTreeMap<&str, u32> = BTreeMap::new();
+    let listed = service
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SERVICE_WEIGHTS_ANNOTATION));
+    for entry in listed.into_iter().flat_map(|v| v.split(',')) {
+        let Some((key, w)) = entry.split_once('=') else {
+            continue;
+        };
+        let Some(w) = parse_weight(w) else { continue };
+        match key.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                by_ip.insert(ip, w);
+            }
+            Err(_) => {
+                by_name.insert(key.trim(), w);
+            }
+        }
+    }
+    endpoints
+        .iter()
+        .filter_map(|e| {
+            let w = e
+                .name
+                .as_deref()
+                .and_then(|n| by_name.get(n))
+                .or_else(|| by_ip.get(&e.address.ip()))?;
+            (*w != 1).then_some((e.address, *w))
+        })
+        .collect()
 }
 
 /// Ready, non-terminating endpoints; when there are none, the serving
@@ -228,6 +311,55 @@ mod tests {
             vec![draining.address]
         );
         assert!(usable_backends(&[]).is_empty());
+    }
+
+    #[test]
+    fn weights_from_slice_and_service_annotations_and_terminating_endpoints() {
+        let snap = snapshot(serde_json::json!([
+            {"kind": "Service", "metadata": {"name": "web", "namespace": "ns",
+                "annotations": {"portico.dev/backend-weights": "pod-c=5, 10.0.0.2=0, bad, 10.0.0.9=x"}},
+             "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]}},
+            {"kind": "EndpointSlice", "addressType": "IPv4",
+             "metadata": {"name": "web-canary", "namespace": "ns",
+                "labels": {"kubernetes.io/service-name": "web"},
+                "annotations": {"service.cilium.io/weight": "3"}},
+             "ports": [{"port": 8080}],
+             "endpoints": [{"addresses": ["10.0.0.1"]}, {"addresses": ["10.0.0.2"]}]},
+            {"kind": "EndpointSlice", "addressType": "IPv4",
+             "metadata": {"name": "web-main", "namespace": "ns",
+                "labels": {"kubernetes.io/service-name": "web"},
+                "annotations": {"service.cilium.io/weight": "70000"}},
+             "ports": [{"port": 8080}],
+             "endpoints": [{"addresses": ["10.0.0.3"], "targetRef": {"kind": "Pod", "name": "pod-c"}},
+                           {"addresses": ["10.0.0.4"]},
+                           {"addresses": ["10.0.0.5"], "conditions": {"ready": false, "serving": true, "terminating": true}},
+                           {"addresses": ["10.0.0.6"], "conditions": {"ready": false, "serving": false, "terminating": true}}]}
+        ]));
+        let fe = service_frontends(&snap);
+        assert_eq!(fe.len(), 1);
+        let f = &fe[0];
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            f.backends,
+            vec![
+                a("10.0.0.1:8080"),
+                a("10.0.0.2:8080"),
+                a("10.0.0.3:8080"),
+                a("10.0.0.4:8080")
+            ]
+        );
+        // Slice weight 3; the Service overrides by address (0) and Pod name
+        // (5); an out-of-range slice weight is ignored.
+        assert_eq!(
+            f.weights,
+            BTreeMap::from([
+                (a("10.0.0.1:8080"), 3),
+                (a("10.0.0.2:8080"), 0),
+                (a("10.0.0.3:8080"), 5)
+            ])
+        );
+        assert_eq!(f.weight_of(&a("10.0.0.4:8080")), 1);
+        assert_eq!(f.terminating, vec![a("10.0.0.5:8080"), a("10.0.0.6:8080")]);
     }
 
     #[test]
