@@ -1,6 +1,7 @@
 //! Prometheus metrics of the Kubernetes layer.
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Counters; clones share the values.
@@ -14,6 +15,8 @@ pub struct Metrics {
     pub reconciles: Counter,
     /// Failed API writes.
     pub write_errors: Counter,
+    /// 1 while this replica holds the leader Lease, else 0.
+    pub leader: Gauge,
 }
 
 impl Metrics {
@@ -32,6 +35,11 @@ impl Metrics {
         );
         r.register("reconciles", "Reconcile passes", m.reconciles.clone());
         r.register("write_errors", "Failed API writes", m.write_errors.clone());
+        r.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            m.leader.clone(),
+        );
         m
     }
 }

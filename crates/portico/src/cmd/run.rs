@@ -66,7 +66,13 @@ pub struct Args {
 
 pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     let Some(config) = args.config.clone().filter(|_| !args.kubernetes) else {
-        return super::run_kubernetes::main(args.kube, args.admin, args.drain_timeout).await;
+        return super::run_kubernetes::main(
+            args.kube,
+            args.admin,
+            args.admin_addr_file.as_deref(),
+            args.drain_timeout,
+        )
+        .await;
     };
     anyhow::ensure!(
         config.is_dir(),
@@ -188,7 +194,7 @@ async fn wait_for_shutdown(sigterm: &mut Signal) {
 
 /// Writes `content` to `path` through a temporary file and a rename, so a
 /// reader never sees a partial address.
-fn write_atomically(path: &Path, content: &str) -> anyhow::Result<()> {
+pub(super) fn write_atomically(path: &Path, content: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, content).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;

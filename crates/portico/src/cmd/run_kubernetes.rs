@@ -100,6 +100,7 @@ impl AdminSource for KubeAdmin {
 pub async fn main(
     args: Args,
     admin: AdminArg,
+    admin_addr_file: Option<&std::path::Path>,
     drain_timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
     let client = kube::Client::try_default()
@@ -108,6 +109,7 @@ pub async fn main(
     let mut registry = Registry::default();
     let _config_metrics = ConfigMetrics::register(&mut registry);
     let metrics = Metrics::register(&mut registry);
+    let metrics_leader = metrics.leader.clone();
     let proxy = Proxy::new(ProxyConfig::default());
     crate::proxy_metrics::register(&mut registry, proxy.metrics().clone());
 
@@ -134,6 +136,9 @@ pub async fn main(
         .await
         .context("starting the admin server")?;
     tracing::info!(address = %admin_server.local_addr(), "admin server listening");
+    if let Some(file) = admin_addr_file {
+        super::run::write_atomically(file, &admin_server.local_addr().to_string())?;
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let lease_cfg = LeaseConfig {
@@ -141,6 +146,11 @@ pub async fn main(
         renew: args.lease_duration / 3,
         ..LeaseConfig::new(&args.lease_namespace, &args.identity)
     };
+    let leader_gauge = tokio::spawn(mirror_leadership(
+        leadership.clone(),
+        metrics_leader,
+        stop_rx.clone(),
+    ));
     let lease_task = tokio::spawn(lease::run(client, lease_cfg, leadership, stop_rx.clone()));
 
     let data_plane: DataPlane = {
@@ -166,11 +176,32 @@ pub async fn main(
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
+    leader_gauge.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), controller_task).await;
     proxy.shutdown(drain_timeout).await;
     admin_server.shutdown(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps the `portico_kubernetes_leader` gauge equal to this replica's
+/// leadership (checked every second: leadership also ends by expiry alone).
+async fn mirror_leadership(
+    leadership: Leadership,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        gauge.set(i64::from(leadership.is_leader()));
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => {
+                gauge.set(0);
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
