@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::l4::{self, L4Table};
 use crate::metrics::Metrics;
+use crate::proxy_protocol;
 use crate::router::RouteTable;
 use crate::tls::TlsTable;
 use crate::upstream::Clients;
@@ -38,6 +39,8 @@ pub(crate) struct BindShared {
     /// TCP and TLS-passthrough binds: their routes, swapped on updates.
     pub l4: ArcSwapOption<L4Table>,
     pub protocol: BindProtocol,
+    /// Read a PROXY protocol header first (see [`crate::proxy_protocol`]).
+    pub proxy_protocol: AtomicBool,
     pub clients: Clients,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ProxyConfig>,
@@ -53,6 +56,16 @@ pub(crate) struct ConnCtx {
     /// HTTPS: the listener the TLS server name selected (421 when the
     /// Host selects another one).
     pub tls_listener: Option<Arc<str>>,
+}
+
+impl ConnCtx {
+    /// The client connection, for a PROXY protocol header upstream.
+    pub fn origin(&self) -> proxy_protocol::Addresses {
+        proxy_protocol::Addresses {
+            source: self.peer,
+            destination: self.local,
+        }
+    }
 }
 
 /// Binds `address` with SO_REUSEADDR (rebinding right after a drain or a
@@ -206,7 +219,7 @@ fn serve(
     graceful: &GracefulShutdown,
     force: &CancellationToken,
     shared: &Arc<BindShared>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
 ) {
     let metrics = Arc::clone(&shared.metrics);
@@ -222,10 +235,15 @@ fn serve(
             let table = shared.l4.load_full().unwrap_or_default();
             tokio::select! {
                 () = async {
+                    let Some((peer, local)) =
+                        proxy_protocol::on_accept(&shared, &mut stream, peer, local).await
+                    else {
+                        return;
+                    };
                     if shared.protocol == BindProtocol::Tcp {
-                        l4::tcp(&shared, &table, stream, peer).await;
+                        l4::tcp(&shared, &table, stream, peer, local).await;
                     } else {
-                        l4::tls_passthrough(&shared, &table, stream, peer).await;
+                        l4::tls_passthrough(&shared, &table, stream, peer, local).await;
                     }
                 } => {}
                 () = force.cancelled() => tracing::debug!(%peer, "connection closed by drain deadline"),
@@ -242,16 +260,21 @@ fn serve(
         Arc::clone(shared),
     );
     tokio::spawn(async move {
-        let ctx = ConnCtx {
-            shared,
-            peer,
-            local,
-            peer_ip: HeaderValue::from_str(&peer.ip().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
-            tls_listener: None,
-        };
         tokio::select! {
             () = async {
+                let Some((peer, local)) =
+                    proxy_protocol::on_accept(&shared, &mut stream, peer, local).await
+                else {
+                    return;
+                };
+                let ctx = ConnCtx {
+                    shared,
+                    peer,
+                    local,
+                    peer_ip: HeaderValue::from_str(&peer.ip().to_string())
+                        .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+                    tls_listener: None,
+                };
                 match tls {
                     None => run(&builder, watcher, ctx, TokioIo::new(stream)).await,
                     Some(table) => {

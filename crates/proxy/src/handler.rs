@@ -361,7 +361,10 @@ async fn attempt(
     };
     trace.endpoint = Some(endpoint.address);
     let mut guard = InflightGuard::new(Arc::clone(&endpoint));
-    let send = ctx.shared.clients.send(cluster, &endpoint, req);
+    let send = ctx
+        .shared
+        .clients
+        .send(cluster, &endpoint, req, Some(ctx.origin()));
     let result = match limit {
         Some(limit) => match tokio::time::timeout(limit, send).await {
             Ok(r) => r,

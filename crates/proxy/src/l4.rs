@@ -13,6 +13,7 @@ use crate::bind::BindShared;
 use crate::lb::client_hash;
 use crate::metrics::Metrics;
 use crate::prefixed::Prefixed;
+use crate::proxy_protocol;
 use crate::sni;
 use crate::tls::TlsTable;
 use crate::upstream::{Backend, BackendSet, InflightGuard, Target, Upstreams};
@@ -92,12 +93,18 @@ impl L4Table {
 }
 
 /// Serves one TCP connection.
-pub async fn tcp(shared: &BindShared, table: &L4Table, stream: TcpStream, peer: SocketAddr) {
+pub async fn tcp(
+    shared: &BindShared,
+    table: &L4Table,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
     let Some(set) = &table.tcp else {
         tracing::debug!(%peer, "no TCP route; closing");
         return;
     };
-    splice(shared, set, stream, peer, &[]).await;
+    splice(shared, set, stream, (peer, local), &[]).await;
 }
 
 /// Serves one TLS-listener connection: reads the ClientHello and routes by
@@ -109,6 +116,7 @@ pub async fn tls_passthrough(
     table: &L4Table,
     mut stream: TcpStream,
     peer: SocketAddr,
+    local: SocketAddr,
 ) {
     let limit = shared.config.header_read_timeout;
     let hello = match tokio::time::timeout(limit, sni::read_client_hello(&mut stream)).await {
@@ -129,7 +137,7 @@ pub async fn tls_passthrough(
         return;
     };
     if mode == TlsMode::Passthrough {
-        splice(shared, set, stream, peer, &hello).await;
+        splice(shared, set, stream, (peer, local), &hello).await;
         return;
     }
     let Some(entry) = table.terminate.select(name.as_deref()) else {
@@ -139,7 +147,7 @@ pub async fn tls_passthrough(
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&entry.config));
     let accept = acceptor.accept(Prefixed::new(hello, stream));
     match tokio::time::timeout(limit, accept).await {
-        Ok(Ok(tls)) => splice(shared, set, tls, peer, &[]).await,
+        Ok(Ok(tls)) => splice(shared, set, tls, (peer, local), &[]).await,
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }
@@ -149,7 +157,7 @@ async fn splice(
     shared: &BindShared,
     set: &BackendSet,
     mut stream: impl AsyncRead + AsyncWrite + Unpin,
-    peer: SocketAddr,
+    (peer, local): (SocketAddr, SocketAddr),
     prefix: &[u8],
 ) {
     let Some(Backend {
@@ -185,8 +193,21 @@ async fn splice(
     };
     endpoint.outlier.success();
     let _ = upstream.set_nodelay(true);
-    if !prefix.is_empty()
-        && let Err(error) = upstream.write_all(prefix).await
+    // A PROXY protocol header (if the cluster asks for one) comes first,
+    // then the replayed ClientHello.
+    let origin = proxy_protocol::Addresses {
+        source: peer,
+        destination: local,
+    };
+    let first = match proxy_protocol::preface(cluster.proxy_protocol, Some(origin)) {
+        Some(mut header) => {
+            header.extend_from_slice(prefix);
+            std::borrow::Cow::Owned(header)
+        }
+        None => std::borrow::Cow::Borrowed(prefix),
+    };
+    if !first.is_empty()
+        && let Err(error) = upstream.write_all(&first).await
     {
         tracing::debug!(%peer, %error, "upstream write failed");
         return;

@@ -22,6 +22,7 @@ mod listeners;
 mod local_reply;
 mod metrics;
 mod prefixed;
+pub mod proxy_protocol;
 mod retry;
 pub mod router;
 mod session;

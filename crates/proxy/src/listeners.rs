@@ -120,6 +120,11 @@ impl Manager {
                     bound.handle.shared.tls.store(tls);
                     bound.handle.shared.l4.store(l4);
                     bound.handle.shared.table.store(Arc::new(table));
+                    bound
+                        .handle
+                        .shared
+                        .proxy_protocol
+                        .store(b.proxy_protocol, std::sync::atomic::Ordering::Relaxed);
                     report(&mut states, b, local, None, &tls_failed);
                 }
                 None => match self.bind_new(b, tls, l4) {
@@ -164,6 +169,7 @@ impl Manager {
             tls: ArcSwapOption::new(tls),
             l4: ArcSwapOption::new(l4),
             protocol: b.protocol,
+            proxy_protocol: b.proxy_protocol.into(),
             clients: self.clients.clone(),
             metrics: Arc::clone(&self.metrics),
             config: Arc::clone(&self.config),

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub responses_3xx: AtomicU64,
     pub responses_4xx: AtomicU64,
     pub responses_5xx: AtomicU64,
+    /// Connections closed on PROXY-protocol binds, by cause.
+    pub proxy_protocol_rejected: crate::proxy_protocol::Rejections,
 }
 
 /// A point-in-time copy of [`Metrics`].
@@ -50,6 +52,7 @@ pub struct MetricsSnapshot {
     pub responses_3xx: u64,
     pub responses_4xx: u64,
     pub responses_5xx: u64,
+    pub proxy_protocol_rejected: crate::proxy_protocol::RejectCounts,
 }
 
 impl Metrics {
@@ -72,6 +75,7 @@ impl Metrics {
             responses_3xx: r(&self.responses_3xx),
             responses_4xx: r(&self.responses_4xx),
             responses_5xx: r(&self.responses_5xx),
+            proxy_protocol_rejected: self.proxy_protocol_rejected.snapshot(),
         }
     }
 

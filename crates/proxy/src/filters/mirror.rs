@@ -63,7 +63,8 @@ impl Mirror {
         *req.headers_mut() = headers;
         let clients = clients.clone();
         tokio::spawn(async move {
-            match clients.send(&cluster, &endpoint, req).await {
+            // No client of its own: a PROXY header says LOCAL/UNKNOWN.
+            match clients.send(&cluster, &endpoint, req, None).await {
                 Ok((resp, connection)) => {
                     // Drain the answer so its connection can be reused.
                     if resp.into_body().collect().await.is_ok()

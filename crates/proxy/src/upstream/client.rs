@@ -18,6 +18,7 @@ use std::sync::Arc;
 use super::cluster::ClusterState;
 use super::endpoint::EndpointState;
 use crate::body::Body;
+use crate::proxy_protocol;
 
 /// Why an upstream exchange failed (timeouts are the caller's).
 #[derive(Debug)]
@@ -47,18 +48,30 @@ impl Clients {
     }
 
     /// Sends `req` (origin-form or absolute URI, `Host` set) to `endpoint`.
+    /// `origin` is the client connection the request came on (`None` for
+    /// requests of the gateway's own, such as mirrors): clusters that ask
+    /// for the PROXY protocol get it in the header of a connection of the
+    /// request's own, never shared with another client.
     pub async fn send(
         &self,
         cluster: &ClusterState,
         endpoint: &Arc<EndpointState>,
         mut req: Request<Body>,
+        origin: Option<proxy_protocol::Addresses>,
     ) -> Result<Exchange, SendError> {
+        let preface = proxy_protocol::preface(cluster.proxy_protocol, origin);
         match &cluster.tls {
             Ok(None) => {}
             Ok(Some(tls)) => {
-                return super::h1_tls::send(endpoint, tls, self.connect_timeout, req)
-                    .await
-                    .map(|r| (r, None));
+                return super::h1_tls::send(
+                    endpoint,
+                    tls,
+                    self.connect_timeout,
+                    req,
+                    preface.as_deref(),
+                )
+                .await
+                .map(|r| (r, None));
             }
             Err(reason) => return Err(SendError::Connect(format!("backend TLS: {reason}"))),
         }
@@ -78,11 +91,16 @@ impl Clients {
                     .unwrap_or_else(|| endpoint.authority.clone());
                 *req.uri_mut() = uri(authority, pq);
                 *req.version_mut() = Version::HTTP_2;
-                let mut sender = endpoint
-                    .h2
-                    .sender(endpoint.address, self.connect_timeout, endpoint.active())
-                    .await
-                    .map_err(|e| SendError::Connect(e.to_string()))?;
+                let sender = match &preface {
+                    None => {
+                        endpoint
+                            .h2
+                            .sender(endpoint.address, self.connect_timeout, endpoint.active())
+                            .await
+                    }
+                    Some(p) => super::h2::dial(endpoint.address, self.connect_timeout, p).await,
+                };
+                let mut sender = sender.map_err(|e| SendError::Connect(e.to_string()))?;
                 sender
                     .send_request(req)
                     .await
@@ -100,6 +118,12 @@ impl Clients {
                     *req.uri_mut() = Uri::from(pq);
                 }
                 *req.version_mut() = Version::HTTP_11;
+                if let Some(p) = &preface {
+                    let resp =
+                        super::h1::send_unpooled(endpoint.address, self.connect_timeout, p, req)
+                            .await?;
+                    return Ok((resp, None));
+                }
                 let (resp, sender) = super::h1::send(
                     &endpoint.h1,
                     endpoint.address,

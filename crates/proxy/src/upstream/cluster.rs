@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use portico_ir::{AppProtocol, BackendTls, Cluster, ClusterId, Endpoint, LbAlgorithm};
+use portico_ir::{
+    AppProtocol, BackendTls, Cluster, ClusterId, Endpoint, LbAlgorithm, ProxyProtocolVersion,
+};
 
 use super::backend_tls::BackendTlsConfig;
 use super::endpoint::EndpointState;
@@ -24,6 +26,8 @@ pub struct ClusterState {
     /// fail rather than silently going out in plaintext).
     pub tls: Result<Option<Arc<BackendTlsConfig>>, String>,
     tls_spec: Option<BackendTls>,
+    /// Write a PROXY protocol header first on every new connection.
+    pub proxy_protocol: Option<ProxyProtocolVersion>,
     balancer: Balancer,
     endpoints: ArcSwap<Endpoints>,
 }
@@ -59,6 +63,7 @@ impl ClusterState {
                 }),
             },
             tls_spec: cluster.tls.clone(),
+            proxy_protocol: cluster.proxy_protocol,
             balancer: Balancer::new(cluster.lb),
             endpoints: ArcSwap::from_pointee(Endpoints::default()),
         };
@@ -72,6 +77,7 @@ impl ClusterState {
         self.protocol == cluster.protocol
             && self.algorithm == cluster.lb
             && self.tls_spec == cluster.tls
+            && self.proxy_protocol == cluster.proxy_protocol
     }
 
     /// Swaps in new endpoints, keeping the state (pools, counters) of

@@ -16,7 +16,6 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use socket2::{SockRef, TcpKeepalive};
-use tokio::net::TcpStream;
 
 use super::client::SendError;
 use crate::body::Body;
@@ -119,9 +118,33 @@ pub async fn send(
     }
 }
 
+/// Sends `req` over a connection of its own that starts with `preface` (a
+/// PROXY protocol header names one client, so such a connection is never
+/// pooled; it closes when the response is done).
+pub async fn send_unpooled(
+    address: SocketAddr,
+    connect_timeout: Duration,
+    preface: &[u8],
+    req: Request<Body>,
+) -> Result<Response<Incoming>, SendError> {
+    let mut sender = dial_with(address, connect_timeout, preface).await?;
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| SendError::Broken(e.to_string()))
+}
+
 async fn dial(address: SocketAddr, connect_timeout: Duration) -> Result<Sender, SendError> {
+    dial_with(address, connect_timeout, &[]).await
+}
+
+async fn dial_with(
+    address: SocketAddr,
+    connect_timeout: Duration,
+    preface: &[u8],
+) -> Result<Sender, SendError> {
     let work = async {
-        let tcp = TcpStream::connect(address)
+        let tcp = crate::proxy_protocol::connect(address, preface)
             .await
             .map_err(|e| SendError::Connect(format!("connect to {address}: {e}")))?;
         let _ = tcp.set_nodelay(true);

@@ -9,7 +9,6 @@ use http::{Request, Response, Version};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::backend_tls::BackendTlsConfig;
@@ -49,10 +48,14 @@ pub async fn send(
     tls: &BackendTlsConfig,
     connect_timeout: Duration,
     mut req: Request<Body>,
+    preface: Option<&[u8]>,
 ) -> Result<Response<Incoming>, SendError> {
-    let mut sender = match endpoint.tls_pool.checkout() {
+    // A connection that starts with a PROXY protocol header names one
+    // client: it serves this request only and is never pooled.
+    let pooled = preface.is_none();
+    let mut sender = match pooled.then(|| endpoint.tls_pool.checkout()).flatten() {
         Some(s) => s,
-        None => dial(endpoint, tls, connect_timeout).await?,
+        None => dial(endpoint, tls, connect_timeout, preface.unwrap_or_default()).await?,
     };
     // Origin-form request target; Host carries the authority.
     if let Some(pq) = req.uri().path_and_query().cloned() {
@@ -63,6 +66,9 @@ pub async fn send(
         .send_request(req)
         .await
         .map_err(|e| SendError::Broken(e.to_string()))?;
+    if !pooled {
+        return Ok(resp);
+    }
     // The connection is reusable once this response's body is consumed.
     let endpoint = Arc::clone(endpoint);
     tokio::spawn(async move {
@@ -77,10 +83,12 @@ async fn dial(
     endpoint: &EndpointState,
     tls: &BackendTlsConfig,
     connect_timeout: Duration,
+    preface: &[u8],
 ) -> Result<http1::SendRequest<Body>, SendError> {
     let address = endpoint.address;
     let work = async {
-        let tcp = TcpStream::connect(address)
+        // The PROXY header precedes the TLS handshake.
+        let tcp = crate::proxy_protocol::connect(address, preface)
             .await
             .map_err(|e| SendError::Connect(format!("connect to {address}: {e}")))?;
         let _ = tcp.set_nodelay(true);

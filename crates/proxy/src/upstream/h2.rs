@@ -11,7 +11,6 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 
 use crate::Error;
 use crate::body::Body;
@@ -52,7 +51,7 @@ impl H2Slot {
             .filter(|s| !s.is_closed())
             .cloned()
             .collect();
-        match dial(address, connect_timeout).await {
+        match dial(address, connect_timeout, &[]).await {
             Ok(sender) => {
                 let mut next = live;
                 next.push(sender.clone());
@@ -88,11 +87,16 @@ impl H2Slot {
     }
 }
 
-async fn dial(
+/// A new connection that starts with `preface` (a PROXY protocol header, or
+/// nothing). Connections with a header name one client and are used for one
+/// request only: they close when that stream ends.
+pub(super) async fn dial(
     address: SocketAddr,
     connect_timeout: Duration,
+    preface: &[u8],
 ) -> Result<http2::SendRequest<Body>, Error> {
-    let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(address))
+    let connect = crate::proxy_protocol::connect(address, preface);
+    let stream = tokio::time::timeout(connect_timeout, connect)
         .await
         .map_err(|_| Error::ConnectTimeout(address))?
         .map_err(|source| Error::Connect { address, source })?;

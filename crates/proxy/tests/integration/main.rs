@@ -10,5 +10,6 @@ mod flows;
 mod https;
 mod l4;
 mod lifecycle;
+mod proxy_protocol;
 mod routing;
 mod upstream;

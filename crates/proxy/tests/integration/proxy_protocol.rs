@@ -1,0 +1,378 @@
+//! PROXY protocol v1/v2: accepted on HTTP, HTTPS, TCP and TLS-passthrough
+//! binds (the carried client address reaches X-Forwarded-For and flow
+//! records), rejected and counted when missing or malformed, and written to
+//! backends whose cluster asks for it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portico_ir::*;
+use portico_observe::flow::{FlowRing, RingConfig};
+use portico_proxy::ProxyConfig;
+use portico_proxy::proxy_protocol::encode::encode;
+use portico_proxy::proxy_protocol::parse::{Parsed, parse};
+use portico_proxy::proxy_protocol::{Addresses, Reject};
+use rustls::RootCertStore;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::common::*;
+
+const VERSIONS: [ProxyProtocolVersion; 2] = [ProxyProtocolVersion::V1, ProxyProtocolVersion::V2];
+
+/// What an outer load balancer would say about its client.
+fn client() -> Addresses {
+    Addresses {
+        source: "203.0.113.7:41234".parse().unwrap(),
+        destination: "198.51.100.1:443".parse().unwrap(),
+    }
+}
+
+fn with_proxy_protocol(mut b: Bind) -> Bind {
+    b.proxy_protocol = true;
+    b
+}
+
+/// One HTTP/1.1 request over `io` (`Connection: close`); the response body.
+async fn raw_get(io: &mut (impl AsyncRead + AsyncWrite + Unpin), host: &str) -> String {
+    let req = format!("GET /pp HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    io.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(DEADLINE, io.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+fn xff(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["headers"]["x-forwarded-for"][0]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn http_bind_takes_the_client_address_from_v1_and_v2_headers() {
+    let a = Echo::start("a").await;
+    let ring = FlowRing::new(RingConfig::default()).unwrap();
+    let config = ProxyConfig {
+        flows: ring.sink(),
+        ..ProxyConfig::default()
+    };
+    let b = with_proxy_protocol(bind(
+        any_port(),
+        vec![listener(
+            "default/gw/http",
+            None,
+            vec![vhost(None, vec![route(prefix("/"), vec![backend("a", 1)])])],
+        )],
+    ));
+    let gw = Gateway::start_with(config, ir(vec![b], vec![a.cluster()])).await;
+    for version in VERSIONS {
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(&encode(version, Some(client()))).await.unwrap();
+        let body = raw_get(&mut s, "app.example.com").await;
+        assert_eq!(xff(&body), "203.0.113.7", "{version:?}");
+    }
+    // v2 LOCAL (a health check by the load balancer): the socket's address.
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(&encode(ProxyProtocolVersion::V2, None))
+        .await
+        .unwrap();
+    assert_eq!(xff(&raw_get(&mut s, "app.example.com").await), "127.0.0.1");
+
+    let flows = ring.snapshot();
+    assert_eq!(flows.len(), 3);
+    assert_eq!(
+        flows[0].flow.ip.unwrap().source,
+        client().source.ip(),
+        "flow records carry the PROXY source"
+    );
+    assert_eq!(
+        gw.proxy
+            .metrics()
+            .snapshot()
+            .proxy_protocol_rejected
+            .total(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn missing_or_malformed_headers_close_the_connection_and_are_counted() {
+    let a = Echo::start("a").await;
+    let b = with_proxy_protocol(bind(
+        any_port(),
+        vec![listener(
+            "default/gw/http",
+            None,
+            vec![vhost(None, vec![route(prefix("/"), vec![backend("a", 1)])])],
+        )],
+    ));
+    let gw = Gateway::start(ir(vec![b], vec![a.cluster()])).await;
+    let attempts: [&[u8]; 3] = [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"PROXY TCP4 203.0.113.7 nonsense 1 2\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\r\n\r\n\0\r\nQUIT\n\x31\x11\x00\x0c",
+    ];
+    for bytes in attempts {
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        assert_eq!(n, 0, "closed without an answer: {bytes:?}");
+    }
+    let m = gw.proxy.metrics().snapshot().proxy_protocol_rejected;
+    assert_eq!(m.get(Reject::Missing), 1);
+    assert_eq!(m.get(Reject::Malformed), 2);
+    assert_eq!(a.hits(), 0, "nothing reached the backend");
+    // The bind still serves well-formed connections.
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(&encode(ProxyProtocolVersion::V1, Some(client())))
+        .await
+        .unwrap();
+    assert_eq!(xff(&raw_get(&mut s, "x").await), "203.0.113.7");
+}
+
+#[tokio::test]
+async fn https_bind_reads_the_header_before_the_client_hello() {
+    let a = Echo::start("a").await;
+    let ck = rcgen::generate_simple_self_signed(vec!["secure.example.com".to_string()]).unwrap();
+    let mut l = listener(
+        "default/gw/https",
+        None,
+        vec![vhost(None, vec![route(prefix("/"), vec![backend("a", 1)])])],
+    );
+    l.protocol = BindProtocol::Https;
+    l.tls = Some(ListenerTls {
+        mode: TlsMode::Terminate,
+        certificates: vec![CertifiedKeyPem {
+            source: "test/cert".into(),
+            cert_chain_pem: ck.cert.pem(),
+            key_pem: ck.signing_key.serialize_pem(),
+        }],
+        client_validation: None,
+    });
+    let mut b = with_proxy_protocol(bind(any_port(), vec![l]));
+    b.protocol = BindProtocol::Https;
+    let gw = Gateway::start(ir(vec![b], vec![a.cluster()])).await;
+
+    let mut roots = RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    for version in VERSIONS {
+        let mut tcp = TcpStream::connect(gw.addr()).await.unwrap();
+        tcp.write_all(&encode(version, Some(client())))
+            .await
+            .unwrap();
+        let name = ServerName::try_from("secure.example.com".to_string()).unwrap();
+        let mut tls = tokio::time::timeout(
+            DEADLINE,
+            tokio_rustls::TlsConnector::from(Arc::clone(&config)).connect(name, tcp),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let body = raw_get(&mut tls, "secure.example.com").await;
+        assert_eq!(xff(&body), "203.0.113.7", "{version:?}");
+    }
+}
+
+/// A backend that expects a PROXY header on every connection and answers
+/// with the source address it carried (`local` for LOCAL/UNKNOWN): as an
+/// HTTP/1.1 response body when an HTTP request follows, otherwise (a TLS
+/// ClientHello, any other bytes) as one line.
+async fn proxy_protocol_backend() -> SocketAddr {
+    let l = TcpListener::bind(any_port()).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                let (source, len) = loop {
+                    match parse(&seen) {
+                        Ok(Parsed::Complete { header, len }) => {
+                            let source = header
+                                .addresses
+                                .map_or("local".to_string(), |a| a.source.to_string());
+                            break (source, len);
+                        }
+                        Ok(Parsed::Incomplete) => {}
+                        Err(_) => return,
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let mut rest = seen.split_off(len);
+                while rest.is_empty() {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => rest.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if !rest.starts_with(b"GET ") {
+                    let _ = s.write_all(format!("{source}\n").as_bytes()).await;
+                    return;
+                }
+                while !rest.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => rest.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{source}",
+                    source.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+fn sending(name: &str, backend: SocketAddr, version: ProxyProtocolVersion) -> Cluster {
+    let mut c = cluster(name, vec![endpoint(backend)]);
+    c.proxy_protocol = Some(version);
+    c
+}
+
+#[tokio::test]
+async fn http_upstreams_get_the_client_address_in_a_header() {
+    let pp = proxy_protocol_backend().await;
+    let routes = vec![
+        route(prefix("/v1"), vec![backend("pp1", 1)]),
+        route(prefix("/"), vec![backend("pp2", 1)]),
+    ];
+    let clusters = vec![
+        sending("pp1", pp, ProxyProtocolVersion::V1),
+        sending("pp2", pp, ProxyProtocolVersion::V2),
+    ];
+    // A direct client: its socket address goes upstream.
+    let gw = Gateway::start(simple(routes.clone(), clusters.clone())).await;
+    for path in ["/v1", "/v2"] {
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        let me = s.local_addr().unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        tokio::time::timeout(DEADLINE, s.read_to_string(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(out.ends_with(&me.to_string()), "{path}: {out}");
+    }
+    // Behind a load balancer: the address from its header goes upstream.
+    let mut ir = (*simple(routes, clusters)).clone();
+    ir.binds[0].proxy_protocol = true;
+    let gw = Gateway::start(Arc::new(ir)).await;
+    for version in VERSIONS {
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(&encode(version, Some(client()))).await.unwrap();
+        let body = raw_get(&mut s, "x").await;
+        assert_eq!(body, client().source.to_string(), "{version:?}");
+    }
+}
+
+fn l4_bind(protocol: BindProtocol, mut l: Listener) -> Bind {
+    l.protocol = protocol;
+    let mut b = with_proxy_protocol(bind(any_port(), vec![l]));
+    b.protocol = protocol;
+    b
+}
+
+async fn read_line(s: &mut TcpStream) -> String {
+    let mut out = String::new();
+    tokio::time::timeout(DEADLINE, s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out.trim_end().to_string()
+}
+
+#[tokio::test]
+async fn tcp_bind_accepts_and_forwards_the_client_address() {
+    let pp = proxy_protocol_backend().await;
+    let mut l = listener("default/gw/tcp", None, vec![]);
+    l.l4_route = Some(L4Route {
+        route: ObjectRef::default(),
+        backends: vec![backend("pp", 1)],
+    });
+    let b = l4_bind(BindProtocol::Tcp, l);
+    for [accept, send] in [VERSIONS, [VERSIONS[1], VERSIONS[0]]] {
+        let gw = Gateway::start(ir(vec![b.clone()], vec![sending("pp", pp, send)])).await;
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(&encode(accept, Some(client()))).await.unwrap();
+        s.write_all(b"hello\n").await.unwrap();
+        assert_eq!(read_line(&mut s).await, client().source.to_string());
+    }
+}
+
+/// The first flight of a TLS client for `sni`.
+fn client_hello(sni: &str) -> Vec<u8> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(RootCertStore::empty())
+    .with_no_client_auth();
+    let name = ServerName::try_from(sni.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut out = Vec::new();
+    conn.write_tls(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn tls_passthrough_bind_routes_by_sni_after_the_header() {
+    let pp = proxy_protocol_backend().await;
+    let mut l = listener("default/gw/tls", None, vec![]);
+    l.tls = Some(ListenerTls {
+        mode: TlsMode::Passthrough,
+        certificates: vec![],
+        client_validation: None,
+    });
+    l.tls_routes = vec![SniRoute {
+        route: ObjectRef::default(),
+        hostnames: vec![HostMatch::parse(Some("pass.example.com"))],
+        backends: vec![backend("pp", 1)],
+    }];
+    let b = l4_bind(BindProtocol::Tls, l);
+    let gw = Gateway::start(ir(
+        vec![b],
+        vec![sending("pp", pp, ProxyProtocolVersion::V2)],
+    ))
+    .await;
+    for version in VERSIONS {
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(&encode(version, Some(client()))).await.unwrap();
+        s.write_all(&client_hello("pass.example.com"))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_line(&mut s).await,
+            client().source.to_string(),
+            "{version:?}: the backend saw the ClientHello behind a header naming the client"
+        );
+    }
+}
