@@ -332,14 +332,24 @@ fn tls_settings(
             let volume = volumes
                 .iter()
                 .find(|v| v.get("name").and_then(Value::as_str) == Some(vol_name));
-            let secret = volume
-                .and_then(|v| v.pointer("/secret/secretName"))
-                .and_then(Value::as_str);
+            // A Secret volume, or a ConfigMap volume (the generated CA
+            // ConfigMaps are kept in the same map).
+            let (source, secret) = match volume {
+                Some(v) => match (
+                    v.pointer("/secret/secretName").and_then(Value::as_str),
+                    v.pointer("/configMap/name").and_then(Value::as_str),
+                ) {
+                    (Some(s), _) => ("secret", Some(s)),
+                    (None, Some(c)) => ("configMap", Some(c)),
+                    (None, None) => ("secret", None),
+                },
+                None => ("secret", None),
+            };
             if let Some(secret) = secret {
                 let key = format!("{}/{secret}", namespace(deployment));
-                // `items` maps Secret keys to file names inside the mount.
+                // `items` maps keys to file names inside the mount.
                 let data_key = volume
-                    .and_then(|v| v.pointer("/secret/items"))
+                    .and_then(|v| v.pointer(&format!("/{source}/items")))
                     .and_then(Value::as_array)
                     .and_then(|items| {
                         items.iter().find_map(|i| {
@@ -353,13 +363,13 @@ fn tls_settings(
                     return Ok(value.clone());
                 }
                 return Err(Failure(format!(
-                    "{}: TLS file {path} comes from Secret {key}, which the runner does not generate",
+                    "{}: TLS file {path} comes from {source} {key}, which the runner does not generate",
                     name(deployment)
                 )));
             }
         }
         Err(Failure(format!(
-            "{}: no Secret volume provides {path}",
+            "{}: no Secret or ConfigMap volume provides {path}",
             name(deployment)
         )))
     };

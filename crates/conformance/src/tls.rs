@@ -25,6 +25,9 @@ use crate::expect::{Captured, Expect, compare};
 #[derive(Debug)]
 struct Pinned {
     certs: Vec<CertificateDer<'static>>,
+    /// Accept any certificate (probes that only look at whether the
+    /// Gateway completes a handshake at all).
+    any: bool,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -37,7 +40,7 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: rustls_pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if self.certs.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+        if self.any || self.certs.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
             Ok(rustls::client::danger::ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -83,24 +86,133 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
 
 /// A client config that accepts only the certificates in `pinned_pem`.
 pub fn client_config(pinned_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+    pinned_client_config(pinned_pem, None)
+}
+
+/// [`client_config`] presenting `client` as client certificate (frontend
+/// validation tests), or none.
+pub fn pinned_client_config(
+    pinned_pem: &str,
+    client: Option<&portico_testkit::CertifiedPem>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let certs = CertificateDer::pem_slice_iter(pinned_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("pinned certificate PEM: {e}"))?;
     if certs.is_empty() {
         return Err("no pinned certificate".into());
     }
+    pinned_config(certs, false, client)
+}
+
+/// A client config that accepts whatever certificate the server presents
+/// (for probes that must see the handshake itself fail).
+pub fn any_certificate_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    pinned_config(Vec::new(), true, None)
+}
+
+fn pinned_config(
+    certs: Vec<CertificateDer<'static>>,
+    any: bool,
+    client: Option<&portico_testkit::CertifiedPem>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(Pinned {
         certs,
+        any,
         provider: provider.clone(),
     });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS versions: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    with_client_auth(builder, client)
+}
+
+fn with_client_auth(
+    builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+    client: Option<&portico_testkit::CertifiedPem>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let config = match client {
+        Some(c) => builder
+            .with_client_auth_cert(
+                c.chain_der(),
+                c.key_der().map_err(|e| format!("client key: {e}"))?,
+            )
+            .map_err(|e| format!("client certificate: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
     Ok(Arc::new(config))
+}
+
+/// A client config that verifies the server the ordinary way (chain to one
+/// of the CA certificates in `ca_pem`, name from the SNI), as Go's
+/// `tls.Config{RootCAs}` does; optionally presenting a client certificate.
+pub fn ca_client_config(
+    ca_pem: &str,
+    client: Option<&portico_testkit::CertifiedPem>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("CA PEM: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("CA certificate: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .with_root_certificates(roots);
+    with_client_auth(builder, client)
+}
+
+/// Upstream `MakeTLSRequestAndExpectEventuallyConnectionReset` /
+/// `...ConsistentFailure`: a TLS handshake with SNI `server_name` must keep
+/// failing (the Gateway closes or resets the connection) for the required
+/// number of consecutive attempts.
+pub async fn expect_tls_refused(
+    env: &Env,
+    gw_addr: &str,
+    server_name: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<(), Failure> {
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| Failure(format!("server name {server_name}: {e}")))?;
+    let deadline = tokio::time::Instant::now() + env.config.max_time_to_consistency;
+    let mut failures = 0;
+    loop {
+        let attempt = async {
+            let tcp = tokio::net::TcpStream::connect(gw_addr).await?;
+            let mut tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name.clone(), tcp)
+                .await?;
+            // A TLS 1.3 server may reject the client only after the
+            // handshake: one read shows whether the connection lives.
+            use tokio::io::AsyncReadExt as _;
+            let mut byte = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(300), tls.read(&mut byte)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => Err(std::io::Error::other("closed after handshake")),
+                _ => Ok(()),
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Err(_)) => {
+                failures += 1;
+                if failures >= env.config.required_consecutive_successes {
+                    return Ok(());
+                }
+                continue;
+            }
+            Ok(Ok(())) | Err(_) => failures = 0,
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Failure(format!(
+                "TLS to {gw_addr} with SNI {server_name} kept succeeding"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// One HTTPS request to `gw_addr` with SNI `server_name`.
@@ -186,6 +298,18 @@ pub async fn expect_tls(
     want: &Expect,
 ) -> Result<(), Failure> {
     let config = client_config(root_pem).map_err(Failure)?;
+    expect_tls_with(env, gw_addr, server_name, config, want).await
+}
+
+/// [`expect_tls`] with a prepared client config (client certificates,
+/// other roots).
+pub async fn expect_tls_with(
+    env: &Env,
+    gw_addr: &str,
+    server_name: &str,
+    config: Arc<rustls::ClientConfig>,
+    want: &Expect,
+) -> Result<(), Failure> {
     let deadline = tokio::time::Instant::now() + env.config.max_time_to_consistency;
     let mut successes = 0;
     loop {
@@ -209,6 +333,37 @@ pub async fn expect_tls(
                     )));
                 }
             }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Upstream `MakeTLSRequestAndExpectFailureResponse`: the HTTPS request
+/// must keep failing (handshake refused, connection closed, or no 200).
+pub async fn expect_tls_request_fails(
+    env: &Env,
+    gw_addr: &str,
+    server_name: &str,
+    config: Arc<rustls::ClientConfig>,
+    want: &Expect,
+) -> Result<(), Failure> {
+    let deadline = tokio::time::Instant::now() + env.config.max_time_to_consistency;
+    let mut failures = 0;
+    loop {
+        match tls_round_trip(gw_addr, server_name, config.clone(), want).await {
+            Ok(got) if got.status == 200 => failures = 0,
+            _ => {
+                failures += 1;
+                if failures >= env.config.required_consecutive_successes {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Failure(format!(
+                "https://{server_name} via {gw_addr} kept succeeding"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -5,11 +5,15 @@
 use std::sync::Arc;
 
 use portico_ir::{Bind, CertifiedKeyPem, ClientValidation, HostMatch, ListenerTls, TlsMode};
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 use crate::Error;
 
@@ -136,9 +140,7 @@ fn certified(
     Ok((chain, key))
 }
 
-fn client_verifier(
-    cv: &ClientValidation,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, Error> {
+fn client_verifier(cv: &ClientValidation) -> Result<Arc<dyn ClientCertVerifier>, Error> {
     let mut roots = RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(cv.ca_pem.as_bytes()) {
         let ca = ca.map_err(|_| Error::Tls("CA PEM does not parse".into()))?;
@@ -150,9 +152,68 @@ fn client_verifier(
     if cv.allow_insecure_fallback {
         builder = builder.allow_unauthenticated();
     }
-    builder
+    let verifier = builder
         .build()
-        .map_err(|e| Error::Tls(format!("client verifier: {e}")))
+        .map_err(|e| Error::Tls(format!("client verifier: {e}")))?;
+    Ok(if cv.allow_insecure_fallback {
+        Arc::new(InsecureFallback(verifier))
+    } else {
+        verifier
+    })
+}
+
+/// `AllowInsecureFallback`: a client certificate is still requested and
+/// verified, but a missing or invalid one does not refuse the connection
+/// (the client must still prove it holds the key of what it presented).
+#[derive(Debug)]
+struct InsecureFallback(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for InsecureFallback {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if let Err(error) = self.0.verify_client_cert(end_entity, intermediates, now) {
+            tracing::debug!(%error, "invalid client certificate accepted (AllowInsecureFallback)");
+        }
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 #[cfg(test)]
@@ -251,5 +312,24 @@ mod tests {
             config.alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         );
+    }
+
+    #[test]
+    fn insecure_fallback_accepts_invalid_client_certificates_strict_mode_refuses() {
+        let trusted = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+        let stranger = rcgen::generate_simple_self_signed(vec!["client".to_string()]).unwrap();
+        let validation = |allow_insecure_fallback| ClientValidation {
+            ca_pem: trusted.cert.pem(),
+            allow_insecure_fallback,
+        };
+        let presented = stranger.cert.der().clone();
+        let now = UnixTime::now();
+        let strict = client_verifier(&validation(false)).unwrap();
+        assert!(strict.client_auth_mandatory());
+        assert!(strict.verify_client_cert(&presented, &[], now).is_err());
+        let fallback = client_verifier(&validation(true)).unwrap();
+        assert!(fallback.offer_client_auth());
+        assert!(!fallback.client_auth_mandatory());
+        assert!(fallback.verify_client_cert(&presented, &[], now).is_ok());
     }
 }

@@ -19,6 +19,13 @@
 //! | `TLSRouteModeTerminate` | proxy: TLS listener terminate-then-TCP |
 //! | `TLSRouteModeMixed` | proxy: Terminate and Passthrough listeners on one port (translation stops reporting ProtocolConflict for them) |
 //! | `TCPRoute`, `UDPRoute` | proxy: L4 stream / datagram proxy |
+//! | `BackendTLSPolicySANValidation` | proxy: subjectAltNames (Hostname, URI) checked after the chain |
+//!
+//! Not claimed: `GatewayBackendClientCertificate` (translate resolves
+//! `spec.tls.backend.clientCertificateRef` for the Gateway status, but
+//! clusters are shared between Gateways, so the certificate is not yet
+//! handed to the data plane), `GatewayHTTPSListenerDetectMisdirectedRequests`
+//! (421 is answered only when the Host finds a route on another listener).
 
 /// Sorted feature names. Each entry names the test that proves it
 /// (`proxy::` = crates/proxy/tests/integration, `golden:` =
@@ -26,7 +33,9 @@
 pub const SUPPORTED: &[&str] = &[
     // proxy::https::backend_tls_policy_verifies_the_backend; translate routes::backend_tls.
     "BackendTLSPolicy",
-    // Not BackendTLSPolicySANValidation: the proxy does not match URI SANs yet.
+    // proxy upstream::san_verifier (Hostname and URI SANs); conformance:
+    // BackendTLSPolicySANValidation.
+    "BackendTLSPolicySANValidation",
     // proxy::upstream::grpc_over_h2c_keeps_trailers_both_ways; golden: route-grpc.
     "GRPCRoute",
     // conformance: GRPCRouteNamedRule.

@@ -2,6 +2,7 @@
 //! upstream `ShortName`, the manifests it applies and the features it needs,
 //! and checks what the upstream test checks.
 
+mod backend_tls;
 mod gateway_addresses;
 mod gateway_isolation;
 mod gateway_listeners;
@@ -21,7 +22,12 @@ mod httproute_redirects;
 mod httproute_retry;
 mod httproute_rewrites;
 mod httproute_rules;
+mod httproute_tls_frontend;
+mod l4_probe;
 mod listenerset;
+mod tcproute;
+mod tlsroute;
+mod udproute;
 
 use crate::ConformanceTest;
 
@@ -43,11 +49,16 @@ pub fn all() -> Vec<ConformanceTest> {
     tests.extend(httproute_protocols::tests());
     tests.extend(httproute_retry::tests());
     tests.extend(httproute_https::tests());
+    tests.extend(httproute_tls_frontend::tests());
     tests.extend(gateway_listeners::tests());
     tests.extend(gateway_isolation::tests());
     tests.extend(gateway_addresses::tests());
     tests.extend(generation_bump::tests());
     tests.extend(listenerset::tests());
     tests.extend(grpcroute::tests());
+    tests.extend(tlsroute::tests());
+    tests.extend(tcproute::tests());
+    tests.extend(udproute::tests());
+    tests.extend(backend_tls::tests());
     tests
 }

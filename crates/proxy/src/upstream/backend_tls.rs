@@ -1,17 +1,20 @@
 //! TLS from the gateway to a backend (BackendTLSPolicy): the SNI and the
-//! name verified come from the policy's hostname, trust from its CA bundle;
-//! `subjectAltNames`, when given, replace the hostname for verification.
+//! name verified come from the policy's hostname, trust from its CA bundle
+//! or the system trust store (`wellKnownCACertificates: System`);
+//! `subjectAltNames`, when given, replace the hostname for verification
+//! (Hostname and URI, see [`super::san_verifier`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use portico_ir::{BackendTls, SubjectAltName};
+use portico_ir::BackendTls;
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+use super::san_verifier::SanVerifier;
 use crate::Error;
 
 /// A compiled BackendTLSPolicy for one cluster.
@@ -30,34 +33,37 @@ impl BackendTlsConfig {
         let server_name = ServerName::try_from(tls.hostname.clone())
             .map_err(|_| Error::Tls(format!("invalid backend TLS hostname {:?}", tls.hostname)))?;
         let mut roots = RootCertStore::empty();
-        match &tls.ca_pem {
-            Some(pem) => {
-                for ca in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                    let ca = ca.map_err(|_| Error::Tls("backend CA PEM does not parse".into()))?;
-                    roots
-                        .add(ca)
-                        .map_err(|e| Error::Tls(format!("backend CA rejected: {e}")))?;
-                }
+        if let Some(pem) = &tls.ca_pem {
+            for ca in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let ca = ca.map_err(|_| Error::Tls("backend CA PEM does not parse".into()))?;
+                roots
+                    .add(ca)
+                    .map_err(|e| Error::Tls(format!("backend CA rejected: {e}")))?;
             }
-            None => {
-                return Err(Error::Tls(
-                    "well-known (system) CA roots are not available to the data plane".into(),
-                ));
-            }
+        }
+        if tls.system_roots {
+            roots.extend(system_roots().roots.iter().cloned());
         }
         if roots.is_empty() {
-            return Err(Error::Tls("backend CA bundle is empty".into()));
+            return Err(Error::Tls(if tls.system_roots {
+                "no system CA certificates could be loaded".into()
+            } else {
+                "backend CA bundle is empty".into()
+            }));
         }
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        let roots = Arc::new(roots);
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
             .build()
             .map_err(|e| Error::Tls(format!("backend verifier: {e}")))?;
         let verifier: Arc<dyn ServerCertVerifier> = if tls.subject_alt_names.is_empty() {
             webpki
         } else {
-            Arc::new(SanVerifier {
-                inner: webpki,
-                names: tls.subject_alt_names.clone(),
-            })
+            Arc::new(SanVerifier::new(
+                roots,
+                provider(),
+                webpki,
+                tls.subject_alt_names.clone(),
+            ))
         };
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -91,72 +97,33 @@ impl BackendTlsConfig {
     }
 }
 
-/// Accepts the certificate when the chain is trusted and one of the
-/// policy's DNS subjectAltNames matches (URI SANs are not checked yet and
-/// never match).
-#[derive(Debug)]
-struct SanVerifier {
-    inner: Arc<WebPkiServerVerifier>,
-    names: Vec<SubjectAltName>,
-}
-
-impl ServerCertVerifier for SanVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let mut last = rustls::Error::General("no subjectAltName of the policy matched".into());
-        for san in &self.names {
-            let SubjectAltName::Hostname(host) = san else {
-                continue;
-            };
-            let Ok(name) = ServerName::try_from(host.as_str()) else {
-                continue;
-            };
-            match self.inner.verify_server_cert(
-                end_entity,
-                intermediates,
-                &name,
-                ocsp_response,
-                now,
-            ) {
-                Ok(ok) => return Ok(ok),
-                Err(e) => last = e,
-            }
+/// The platform's trust store (`rustls-native-certs`: `SSL_CERT_FILE`,
+/// `SSL_CERT_DIR`, else the distribution's bundle such as
+/// /etc/ssl/certs), loaded once per process for
+/// `wellKnownCACertificates: System`. Certificates that do not parse are
+/// skipped and logged.
+fn system_roots() -> &'static RootCertStore {
+    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for error in &found.errors {
+            tracing::warn!(error = %error, "system CA certificates: load error");
         }
-        Err(last)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+        let mut roots = RootCertStore::empty();
+        let (added, ignored) = roots.add_parsable_certificates(found.certs);
+        tracing::info!(
+            added,
+            ignored,
+            "system CA certificates loaded for BackendTLSPolicy"
+        );
+        roots
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portico_ir::SubjectAltName;
 
     fn policy(ca_pem: Option<String>, sans: Vec<SubjectAltName>) -> BackendTls {
         BackendTls {
@@ -179,5 +146,30 @@ mod tests {
         let mut bad_host = policy(Some(ca.cert.pem()), vec![]);
         bad_host.hostname = "not a hostname!".into();
         assert!(BackendTlsConfig::compile(&bad_host).is_err());
+    }
+
+    #[test]
+    fn system_roots_replace_a_missing_bundle() {
+        let mut system = policy(None, vec![]);
+        system.system_roots = true;
+        let have_system_roots = !system_roots().is_empty();
+        assert_eq!(
+            BackendTlsConfig::compile(&system).is_ok(),
+            have_system_roots,
+            "system store holds {} roots",
+            system_roots().len()
+        );
+    }
+
+    #[test]
+    fn subject_alt_names_select_the_san_verifier() {
+        let ca =
+            rcgen::generate_simple_self_signed(vec!["backend.example.com".to_string()]).unwrap();
+        let with_sans = policy(
+            Some(ca.cert.pem()),
+            vec![SubjectAltName::Uri("spiffe://example.com/backend".into())],
+        );
+        let compiled = BackendTlsConfig::compile(&with_sans).unwrap();
+        assert!(format!("{:?}", compiled.config).contains("SanVerifier"));
     }
 }

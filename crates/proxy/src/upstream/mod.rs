@@ -10,6 +10,7 @@ mod h1;
 mod h1_tls;
 mod h2;
 mod outlier;
+mod san_verifier;
 
 pub use backends::{Backend, BackendSet, Target};
 pub use client::{Clients, SendError};
