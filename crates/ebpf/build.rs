@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROGRAMS: &[&str] = &["sock_lb", "nodeport"];
+const PROGRAMS: &[&str] = &["sock_lb", "nodeport", "nodeport_xdp"];
 
 fn main() {
     println!("cargo:rerun-if-changed=bpf");

@@ -139,6 +139,7 @@ struct lb_affinity_value {
 #define LB_HOOK_CONNECT6 3
 #define LB_HOOK_SENDMSG6 4
 #define LB_HOOK_TC_INGRESS 5
+#define LB_HOOK_XDP 6
 
 /* One service lookup that hit a frontend: translated to a backend or refused.
  * IPv4 addresses sit in the first 4 bytes of the address fields. */

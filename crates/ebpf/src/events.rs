@@ -3,7 +3,8 @@
 //! into flow records for the observer.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::{Duration, SystemTime};
 
 use aya::maps::{MapData, RingBuf};
 use serde::Serialize;
@@ -39,6 +40,8 @@ pub enum Hook {
     Sendmsg6,
     /// North-south: tc ingress of an external interface.
     TcIngress,
+    /// North-south: XDP on an external interface.
+    Xdp,
     Unknown(u8),
 }
 
@@ -133,12 +136,43 @@ impl FlowRecord {
                 3 => Hook::Connect6,
                 4 => Hook::Sendmsg6,
                 5 => Hook::TcIngress,
+                6 => Hook::Xdp,
                 h => Hook::Unknown(h),
             },
             source: Some(addr_at(b, v6, 72, 88)).filter(|a| a.port() != 0),
             verdict,
             drop_reason,
         })
+    }
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds (the clock of `bpf_ktime_get_ns`).
+fn monotonic_now_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid, exclusively
+    // borrowed `ts` and reads nothing else.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+impl FlowRecord {
+    /// When the program saw the flow, on the wall clock (now, if the
+    /// monotonic stamp is unusable).
+    pub fn wall_time(&self) -> SystemTime {
+        let now = SystemTime::now();
+        match monotonic_now_ns().and_then(|m| m.checked_sub(self.monotonic_ns)) {
+            Some(ago) => now.checked_sub(Duration::from_nanos(ago)).unwrap_or(now),
+            None => now,
+        }
     }
 }
 
@@ -177,6 +211,13 @@ impl EventReader {
 impl AsFd for EventReader {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.ring.as_fd()
+    }
+}
+
+/// For readiness APIs that take a raw descriptor (tokio's `AsyncFd`).
+impl AsRawFd for EventReader {
+    fn as_raw_fd(&self) -> RawFd {
+        self.ring.as_fd().as_raw_fd()
     }
 }
 
@@ -253,6 +294,20 @@ mod tests {
             FlowRecord::parse(&raw(1, 9)).unwrap().drop_reason,
             Some(DropReason::Unknown(9))
         );
+    }
+
+    #[test]
+    fn wall_time_is_in_the_past_by_the_monotonic_age() {
+        let mut r = FlowRecord::parse(&raw(0, 0)).unwrap();
+        r.monotonic_ns = monotonic_now_ns().unwrap() - 5_000_000_000;
+        let age = SystemTime::now().duration_since(r.wall_time()).unwrap();
+        assert!(
+            age >= Duration::from_secs(5) && age < Duration::from_secs(60),
+            "{age:?}"
+        );
+        r.monotonic_ns = u64::MAX; // from the future: now
+        let before = SystemTime::now();
+        assert!(r.wall_time() >= before);
     }
 
     #[test]

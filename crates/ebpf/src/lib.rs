@@ -6,8 +6,10 @@
 //!   `recvmsg`/`getpeername` show the VIP again; ClientIP affinity by netns
 //!   cookie; Maglev or random backend choice.
 //! - `nodeport.c`: north-south on tc. DNAT to a backend chosen by Maglev over
-//!   the 5-tuple, a conntrack LRU so flows stick, reverse NAT of replies, and
-//!   optional SNAT ([`NodePort`]).
+//!   the 5-tuple (or a weighted random slot), a conntrack LRU so flows stick,
+//!   reverse NAT of replies, and optional SNAT ([`NodePort`]).
+//! - `nodeport_xdp.c`: the same ingress in XDP ([`NorthSouthMode::Xdp`]);
+//!   selection and conntrack are shared through `nodeport.h`.
 //!
 //! Rust side: [`LbState::plan`] turns the IR's
 //! [`portico_ir::ServiceFrontend`]s into the kernel state (stable ids,
@@ -41,7 +43,7 @@ pub use diff::{MapOp, diff};
 pub use error::{Error, Result};
 pub use events::{EventReader, FlowRecord, Verdict};
 pub use kernel::{LbMaps, state_from_entries};
-pub use nodeport::NodePort;
+pub use nodeport::{NodePort, NorthSouthMode, XdpAttachMode};
 pub use object::{BUILD_STATUS, compiled};
 pub use state::{BackendEntry, Draining, LbState, PlanNotes, ServiceKey, ServiceState, SlotKey};
 pub use view::{BackendView, ServiceView};

@@ -1,13 +1,16 @@
-//! North-south load balancing on tc: `bpf/nodeport.c` attached to the
-//! ingress and egress of an external interface. It shares the service,
-//! backend and Maglev maps the [`crate::Agent`] keeps in sync (pinned by name
-//! in the same directory) and adds a conntrack LRU of its own.
+//! North-south load balancing: `bpf/nodeport.c` on tc (ingress and egress
+//! of an external interface), or `bpf/nodeport_xdp.c` in XDP for the
+//! ingress half ([`NorthSouthMode::Xdp`]: native where the driver supports
+//! it, generic otherwise) with the same tc egress programs for replies and
+//! SNAT (XDP has no egress hook). Both share the service, backend and
+//! Maglev maps the [`crate::Agent`] keeps in sync (pinned by name in the
+//! same directory) and the conntrack LRUs of `bpf/nodeport.h`.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use aya::maps::RingBuf;
-use aya::programs::{SchedClassifier, TcAttachType};
+use aya::programs::{SchedClassifier, TcAttachType, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 
 use crate::error::{Error, Result};
@@ -15,6 +18,7 @@ use crate::events::{EventReader, MAP_EVENTS};
 use crate::{object, sys};
 
 pub const INGRESS_PROGRAM: &str = "portico_nodeport_ingress";
+pub const XDP_PROGRAM: &str = "portico_nodeport_xdp";
 pub const EGRESS_PROGRAM: &str = "portico_nodeport_egress";
 pub const SNAT_REPLY_PROGRAM: &str = "portico_nodeport_snat_reply";
 pub const SNAT_EGRESS_PROGRAM: &str = "portico_nodeport_snat_egress";
@@ -22,11 +26,114 @@ pub const MAP_SNAT4: &str = "portico_snat4";
 pub const MAP_CT4: &str = "portico_ct4";
 pub const MAP_CT4_REVERSE: &str = "portico_ct4_reverse";
 
-/// The tc programs on one interface; dropping it detaches them.
+/// Where the north-south ingress program runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NorthSouthMode {
+    /// tc (clsact) ingress.
+    #[default]
+    Tc,
+    /// XDP: native (in the driver) where supported, generic otherwise.
+    Xdp,
+}
+
+impl std::str::FromStr for NorthSouthMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<NorthSouthMode, String> {
+        match s {
+            "tc" => Ok(NorthSouthMode::Tc),
+            "xdp" => Ok(NorthSouthMode::Xdp),
+            other => Err(format!("{other}: expected tc or xdp")),
+        }
+    }
+}
+
+/// How the kernel runs an attached XDP program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpAttachMode {
+    /// In the network driver.
+    Native,
+    /// Generic (SKB) mode, where the driver has no XDP support.
+    Generic,
+}
+
+/// The north-south programs on one interface; dropping it detaches them.
 pub struct NodePort {
     _ebpf: Ebpf,
+    _xdp: Option<Ebpf>,
     interface: String,
+    xdp_mode: Option<XdpAttachMode>,
     events: Option<EventReader>,
+}
+
+/// What to SNAT to: the interface towards the backends and its address.
+type Snat<'a> = Option<(&'a str, Ipv4Addr)>;
+
+fn program_error(
+    program: &'static str,
+    action: &'static str,
+) -> impl FnOnce(aya::programs::ProgramError) -> Error {
+    move |e| Error::Program {
+        program,
+        action,
+        source: Box::new(e),
+    }
+}
+
+/// Interface names reach the kernel as C strings of at most 15 bytes.
+fn check_interface(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 15 || name.contains(['\0', '/']) || name.contains(' ') {
+        return Err(Error::io(
+            format!("interface name {name:?}"),
+            std::io::ErrorKind::InvalidInput.into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads an object with its maps pinned under `pin_dir`; `snat_addr` sets
+/// the tc object's global of that name (the XDP object has none).
+fn load_object(bytes: &[u8], pin_dir: &Path, snat_addr: Option<u32>) -> Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    loader.default_map_pin_directory(pin_dir);
+    if let Some(addr) = &snat_addr {
+        loader.override_global("snat_addr", addr, true);
+    }
+    loader.load(bytes).map_err(|e| Error::Load {
+        pin_dir: PathBuf::from(pin_dir),
+        source: Box::new(e),
+    })
+}
+
+fn take_events(ebpf: &mut Ebpf) -> Result<EventReader> {
+    ebpf.take_map(MAP_EVENTS)
+        .ok_or(Error::MissingMap {
+            map: MAP_EVENTS,
+            dir: PathBuf::new(),
+        })
+        .and_then(|m| RingBuf::try_from(m).map_err(|e| Error::map(MAP_EVENTS, e)))
+        .map(EventReader::new)
+}
+
+/// Loads `name` of `ebpf` as XDP and attaches it to `interface`, natively
+/// if the driver can, generically otherwise.
+fn attach_xdp(ebpf: &mut Ebpf, name: &'static str, interface: &str) -> Result<XdpAttachMode> {
+    let program: &mut Xdp = ebpf
+        .program_mut(name)
+        .ok_or(Error::MissingProgram { program: name })?
+        .try_into()
+        .map_err(program_error(name, "type-check"))?;
+    program.load().map_err(program_error(name, "load"))?;
+    match program.attach(interface, XdpMode::Driver) {
+        Ok(_) => Ok(XdpAttachMode::Native),
+        Err(native) => {
+            tracing::info!(interface, error = %crate::error::chain(&native), "native XDP refused; using generic XDP");
+            program
+                .attach(interface, XdpMode::Skb)
+                .map_err(program_error(name, "attach"))?;
+            Ok(XdpAttachMode::Generic)
+        }
+    }
 }
 
 impl NodePort {
@@ -34,7 +141,7 @@ impl NodePort {
     /// using the maps pinned under `pin_dir` (created if the agent has not
     /// pinned them yet).
     pub fn attach(pin_dir: &Path, interface: &str) -> Result<NodePort> {
-        NodePort::load(pin_dir, interface, None)
+        NodePort::load(pin_dir, interface, None, NorthSouthMode::Tc)
     }
 
     /// Like [`NodePort::attach`], and also SNATs each new flow to `node`
@@ -48,29 +155,51 @@ impl NodePort {
         internal: &str,
         node: Ipv4Addr,
     ) -> Result<NodePort> {
-        NodePort::load(pin_dir, external, Some((internal, node)))
+        NodePort::load(
+            pin_dir,
+            external,
+            Some((internal, node)),
+            NorthSouthMode::Tc,
+        )
     }
 
-    fn load(pin_dir: &Path, interface: &str, snat: Option<(&str, Ipv4Addr)>) -> Result<NodePort> {
+    /// [`NodePort::attach`] or [`NodePort::attach_with_snat`] with the
+    /// ingress program in `mode`.
+    pub fn attach_mode(
+        pin_dir: &Path,
+        external: &str,
+        snat: Option<(&str, Ipv4Addr)>,
+        mode: NorthSouthMode,
+    ) -> Result<NodePort> {
+        NodePort::load(pin_dir, external, snat, mode)
+    }
+
+    fn load(
+        pin_dir: &Path,
+        interface: &str,
+        snat: Snat<'_>,
+        mode: NorthSouthMode,
+    ) -> Result<NodePort> {
         let bytes = object::nodeport()?;
+        let xdp_bytes = match mode {
+            NorthSouthMode::Xdp => Some(object::nodeport_xdp()?),
+            NorthSouthMode::Tc => None,
+        };
+        check_interface(interface)?;
+        if let Some((internal, _)) = snat {
+            check_interface(internal)?;
+        }
         sys::check_capabilities()?;
         sys::ensure_bpffs(pin_dir)?;
         std::fs::create_dir_all(pin_dir)
             .map_err(|e| Error::io(format!("creating pin directory {}", pin_dir.display()), e))?;
         crate::pins::drop_incompatible(pin_dir)?;
-        let snat_addr: u32 = snat.map_or(0, |(_, ip)| crate::maps::ip_to_net(ip));
-        let mut ebpf = EbpfLoader::new()
-            .default_map_pin_directory(pin_dir)
-            .override_global("snat_addr", &snat_addr, true)
-            .load(bytes)
-            .map_err(|e| Error::Load {
-                pin_dir: PathBuf::from(pin_dir),
-                source: Box::new(e),
-            })?;
-        let mut attach = vec![
-            (INGRESS_PROGRAM, interface, TcAttachType::Ingress),
-            (EGRESS_PROGRAM, interface, TcAttachType::Egress),
-        ];
+        let snat_addr = snat.map_or(0, |(_, ip)| crate::maps::ip_to_net(ip));
+        let mut ebpf = load_object(bytes, pin_dir, Some(snat_addr))?;
+        let mut attach = vec![(EGRESS_PROGRAM, interface, TcAttachType::Egress)];
+        if mode == NorthSouthMode::Tc {
+            attach.push((INGRESS_PROGRAM, interface, TcAttachType::Ingress));
+        }
         if let Some((internal, _)) = snat {
             attach.push((SNAT_EGRESS_PROGRAM, internal, TcAttachType::Egress));
             attach.push((SNAT_REPLY_PROGRAM, internal, TcAttachType::Ingress));
@@ -80,37 +209,42 @@ impl NodePort {
                 .program_mut(name)
                 .ok_or(Error::MissingProgram { program: name })?
                 .try_into()
-                .map_err(|e| Error::Program {
-                    program: name,
-                    action: "type-check",
-                    source: Box::new(e),
-                })?;
-            program.load().map_err(|e| Error::Program {
-                program: name,
-                action: "load",
-                source: Box::new(e),
-            })?;
+                .map_err(program_error(name, "type-check"))?;
+            program.load().map_err(program_error(name, "load"))?;
             program
                 .attach(iface, direction)
-                .map_err(|e| Error::Program {
-                    program: name,
-                    action: "attach",
-                    source: Box::new(e),
-                })?;
+                .map_err(program_error(name, "attach"))?;
         }
-        let events = ebpf
-            .take_map(MAP_EVENTS)
-            .ok_or(Error::MissingMap {
-                map: MAP_EVENTS,
-                dir: PathBuf::new(),
-            })
-            .and_then(|m| RingBuf::try_from(m).map_err(|e| Error::map(MAP_EVENTS, e)))?;
-        tracing::info!(interface, pin_dir = %pin_dir.display(), "tc north-south load balancer attached");
+        let mut events = take_events(&mut ebpf)?;
+        let (xdp, xdp_mode) = match xdp_bytes {
+            Some(bytes) => {
+                let mut xdp = load_object(bytes, pin_dir, None)?;
+                let how = attach_xdp(&mut xdp, XDP_PROGRAM, interface)?;
+                // New flows are traced by the XDP program.
+                events = take_events(&mut xdp)?;
+                (Some(xdp), Some(how))
+            }
+            None => (None, None),
+        };
+        tracing::info!(
+            interface,
+            pin_dir = %pin_dir.display(),
+            ?mode,
+            xdp = ?xdp_mode,
+            "north-south load balancer attached"
+        );
         Ok(NodePort {
             _ebpf: ebpf,
+            _xdp: xdp,
             interface: interface.to_string(),
-            events: Some(EventReader::new(events)),
+            xdp_mode,
+            events: Some(events),
         })
+    }
+
+    /// How the XDP program runs (`None` in tc mode).
+    pub fn xdp_mode(&self) -> Option<XdpAttachMode> {
+        self.xdp_mode
     }
 
     /// Flow records of new north-south flows and drops (once).

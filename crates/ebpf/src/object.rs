@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 
 static SOCK_LB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sock_lb.o"));
 static NODEPORT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nodeport.o"));
+static NODEPORT_XDP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nodeport_xdp.o"));
 
 /// How `build.rs` fared: `"compiled"` or why not (e.g. `"clang missing"`).
 pub const BUILD_STATUS: &str = env!("PORTICO_BPF_STATUS");
@@ -16,6 +17,11 @@ pub fn sock_lb() -> Result<&'static [u8]> {
 /// The tc north-south object, or why it is not available.
 pub fn nodeport() -> Result<&'static [u8]> {
     checked(NODEPORT)
+}
+
+/// The XDP north-south object (ingress only), or why it is not available.
+pub fn nodeport_xdp() -> Result<&'static [u8]> {
+    checked(NODEPORT_XDP)
 }
 
 fn checked(object: &'static [u8]) -> Result<&'static [u8]> {

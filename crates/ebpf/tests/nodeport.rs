@@ -6,8 +6,8 @@
 //!  route 10.214.100.0/24 via 10.214.0.1                       default via 10.214.1.1
 //! ```
 //!
-//! The tc programs on `ext0` DNAT the VIP 10.214.100.1:80 to a pod and
-//! reverse-translate the replies; the pods see the client's own address.
+//! The tc (or XDP) programs on `ext0` DNAT the VIP 10.214.100.1:80 to a pod
+//! and reverse-translate the replies; the pods see the client's own address.
 //! Everything lives in namespaces the test creates and removes.
 
 mod common;
@@ -20,7 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Env, frontend, result_lines, spawn_in_netns};
-use portico_ebpf::NodePort;
+use portico_ebpf::events::Hook;
+use portico_ebpf::{NodePort, NorthSouthMode};
 use portico_ir::{FrontendKind, L4Protocol, LbAlgorithm};
 
 #[test]
@@ -314,7 +315,17 @@ fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
 /// translation (client → node address and port, and back) lets them answer.
 #[test]
 fn nodeport_snat_returns_through_the_node() {
-    let Some(env) = Env::new("snat") else { return };
+    snat_returns_through_the_node(NorthSouthMode::Tc, "snat");
+}
+
+/// SNAT with the ingress in XDP (the SNAT itself is on tc, after routing).
+#[test]
+fn xdp_snat_returns_through_the_node() {
+    snat_returns_through_the_node(NorthSouthMode::Xdp, "snat-xdp");
+}
+
+fn snat_returns_through_the_node(mode: NorthSouthMode, name: &str) {
+    let Some(env) = Env::new(name) else { return };
     let topo = match Topology::create(false) {
         Ok(t) => t,
         Err(e) if e.starts_with("SKIP") => {
@@ -324,13 +335,18 @@ fn nodeport_snat_returns_through_the_node() {
         Err(e) => panic!("topology: {e}"),
     };
     let Some(mut agent) = env.agent() else { return };
-    let vip: SocketAddr = "10.214.100.2:8443".parse().unwrap();
+    let vip: SocketAddr = "10.214.100.2:8443".parse().expect("vip");
     let mut f = frontend(vip, L4Protocol::Tcp, &[pod(0), pod(1), pod(2)]);
     f.kind = FrontendKind::NodePort;
     agent.sync(&[f]).expect("sync");
     let node_ns = Path::new("/var/run/netns").join(&topo.node);
     let attached = portico_ebpf::sys::in_netns(&node_ns, || {
-        NodePort::attach_with_snat(&env.pin_dir, "ext0", "int0", [10, 214, 1, 1].into())
+        NodePort::attach_mode(
+            &env.pin_dir,
+            "ext0",
+            Some(("int0", [10, 214, 1, 1].into())),
+            mode,
+        )
     })
     .expect("enter node namespace");
     let _tc = match attached {
@@ -364,4 +380,136 @@ fn nodeport_snat_returns_through_the_node() {
         *pods.entry(name.to_string()).or_default() += 1;
     }
     assert_eq!(pods.len(), 3, "{pods:?}");
+}
+
+/// The same north-south path with the ingress in tc or XDP: weighted
+/// Maglev shares, UDP, and a pod set to terminating that keeps its
+/// established flow but gets no new one.
+fn north_south_weights_and_terminating(mode: NorthSouthMode, name: &str) {
+    let Some(env) = Env::new(name) else { return };
+    let topo = match Topology::create(true) {
+        Ok(t) => t,
+        Err(e) if e.starts_with("SKIP") => {
+            println!("{e}");
+            return;
+        }
+        Err(e) => panic!("topology: {e}"),
+    };
+    let Some(mut agent) = env.agent() else { return };
+    let vip: SocketAddr = "10.214.100.3:80".parse().expect("vip");
+    let udp_vip: SocketAddr = "10.214.100.3:53".parse().expect("vip");
+    let udp_pod = |i: usize| SocketAddr::new(pod(i).ip(), 5353);
+    let services = |tcp: &[SocketAddr], terminating: &[SocketAddr]| {
+        let mut f = frontend(vip, L4Protocol::Tcp, tcp);
+        f.kind = FrontendKind::LoadBalancer;
+        f.lb = LbAlgorithm::Maglev;
+        f.weights.insert(pod(1), 3);
+        f.terminating = terminating.to_vec();
+        let mut udp = frontend(udp_vip, L4Protocol::Udp, &[udp_pod(0), udp_pod(1)]);
+        udp.kind = FrontendKind::LoadBalancer;
+        vec![f, udp]
+    };
+    agent.sync(&services(&[pod(0), pod(1)], &[])).expect("sync");
+    let node_ns = Path::new("/var/run/netns").join(&topo.node);
+    let attached = portico_ebpf::sys::in_netns(&node_ns, || {
+        NodePort::attach_mode(&env.pin_dir, "ext0", None, mode)
+    })
+    .expect("enter node namespace");
+    let mut np = match attached {
+        Ok(np) => np,
+        Err(e @ (portico_ebpf::Error::Load { .. } | portico_ebpf::Error::Program { .. })) => {
+            println!("SKIP: kernel refused the {mode:?} programs: {e}");
+            return;
+        }
+        Err(e) => panic!("attach {mode:?}: {e}"),
+    };
+    println!("{mode:?} attached, XDP mode {:?}", np.xdp_mode());
+    assert_eq!(np.xdp_mode().is_some(), mode == NorthSouthMode::Xdp);
+    let mut events = np.take_events().expect("event reader");
+
+    let n = 200;
+    let lines = common::collect(spawn_in_netns(
+        &topo.client,
+        &format!("tcp {vip} {n}"),
+        Stdio::null(),
+    ));
+    assert_eq!(lines.len(), n, "{lines:?}");
+    let mut hits: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f[0], "ok", "{l}");
+        assert_eq!(f[2], vip.to_string(), "the client sees the VIP: {l}");
+        let (pod_name, peer) = f[1].split_once('@').expect("name@peer");
+        assert!(peer.starts_with("10.214.0.2:"), "{l}");
+        *hits.entry(pod_name.to_string()).or_default() += 1;
+    }
+    // Maglev over the 5-tuple: table shares within 1% of 1:3.
+    common::assert_binomial_shares(&hits, &[("pod1", 1), ("pod2", 3)], 0.01);
+    let records = events.drain(1000);
+    assert_eq!(records.len(), n);
+    let hook = match mode {
+        NorthSouthMode::Tc => Hook::TcIngress,
+        NorthSouthMode::Xdp => Hook::Xdp,
+    };
+    assert!(records.iter().all(|r| r.hook == hook && r.service == vip));
+
+    let lines = common::collect(spawn_in_netns(
+        &topo.client,
+        &format!("udp {udp_vip} 10"),
+        Stdio::null(),
+    ));
+    assert_eq!(lines.len(), 10, "{lines:?}");
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert!(
+            f[1].starts_with("pod1:ping") || f[1].starts_with("pod2:ping"),
+            "{l}"
+        );
+        assert_eq!(f[2], udp_vip.to_string(), "reply from the VIP: {l}");
+    }
+
+    let mut held = spawn_in_netns(&topo.client, &format!("hold {vip}"), Stdio::piped());
+    let results = result_lines(held.stdout.take().expect("stdout"));
+    let deadline = Duration::from_secs(20);
+    let connected = results.recv_timeout(deadline).expect("connected");
+    let held_name = connected
+        .strip_prefix("connected ")
+        .and_then(|s| s.split_once('@'))
+        .map(|(n, _)| n.to_string())
+        .expect("connected line");
+    let (held_pod, other_pod) = if held_name == "pod1" { (0, 1) } else { (1, 0) };
+    agent
+        .sync(&services(&[pod(other_pod), pod(2)], &[pod(held_pod)]))
+        .expect("sync");
+    held.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("signal");
+    let echoed = results.recv_timeout(deadline).expect("echo after change");
+    assert_eq!(
+        echoed, "echo still-alive",
+        "the terminating pod keeps its flow"
+    );
+    assert!(held.wait().expect("exit").success());
+
+    let lines = common::collect(spawn_in_netns(
+        &topo.client,
+        &format!("tcp {vip} 40"),
+        Stdio::null(),
+    ));
+    assert_eq!(lines.len(), 40);
+    let gone = format!(" pod{}@", held_pod + 1);
+    assert!(lines.iter().all(|l| !l.contains(&gone)), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains(" pod3@")), "{lines:?}");
+}
+
+#[test]
+fn tc_north_south_follows_weights_and_terminating() {
+    north_south_weights_and_terminating(NorthSouthMode::Tc, "ns-tc");
+}
+
+#[test]
+fn xdp_north_south_follows_weights_and_terminating() {
+    north_south_weights_and_terminating(NorthSouthMode::Xdp, "ns-xdp");
 }

@@ -1,0 +1,231 @@
+/* North-south load balancing shared by the tc programs (nodeport.c) and the
+ * XDP program (nodeport_xdp.c): packet parsing, the conntrack and SNAT maps,
+ * backend selection (conntrack, then Maglev over the 5-tuple or a random
+ * weighted slot) and flow events. Only the packet rewrite differs: tc uses
+ * the skb checksum helpers, XDP writes the headers directly.
+ *
+ * IPv4, IP header without options; fragments and other protocols pass.
+ */
+#ifndef PORTICO_NODEPORT_H
+#define PORTICO_NODEPORT_H
+
+#include "lb.h"
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
+#define IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
+#define IP_DST_OFF (ETH_HLEN + offsetof(struct iphdr, daddr))
+#define IP_SRC_OFF (ETH_HLEN + offsetof(struct iphdr, saddr))
+#define L4_OFF (ETH_HLEN + sizeof(struct iphdr))
+#define TCP_CSUM_OFF (L4_OFF + offsetof(struct tcphdr, check))
+#define UDP_CSUM_OFF (L4_OFF + offsetof(struct udphdr, check))
+
+/* Flow as the client sent it: client → VIP. */
+struct ct4_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct ct4_entry {
+	__u32 backend_id;
+	__u16 rev_nat_id;
+	__be16 snat_port; /* 0 without SNAT */
+};
+
+/* SNAT: (backend, node address and port) → the client. */
+struct snat4_key {
+	__be32 backend;
+	__be32 node;
+	__be16 backend_port;
+	__be16 node_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct snat4_value {
+	__be32 client;
+	__be16 client_port;
+	__u16 pad;
+};
+
+/* Reply as the backend sends it: backend → client, mapped back to the VIP. */
+struct ct4_reverse {
+	__be32 vip;
+	__be16 vport;
+	__u16 rev_nat_id;
+};
+
+PINNED_LRU(portico_ct4, struct ct4_key, struct ct4_entry, 65536);
+PINNED_LRU(portico_ct4_reverse, struct ct4_key, struct ct4_reverse, 65536);
+PINNED_LRU(portico_snat4, struct snat4_key, struct snat4_value, 65536);
+
+static __always_inline __u32 flow_hash(const struct ct4_key *k)
+{
+	/* jhash-style mix of the 5-tuple: stable for the flow's lifetime */
+	__u32 a = k->saddr, b = k->daddr, c = ((__u32)k->sport << 16) | k->dport;
+
+	a ^= k->proto;
+	a -= c; a ^= (c << 4) | (c >> 28); c += b;
+	b -= a; b ^= (a << 6) | (a >> 26); a += c;
+	c -= b; c ^= (b << 8) | (b >> 24); b += a;
+	a -= c; a ^= (c << 16) | (c >> 16); c += b;
+	b -= a; b ^= (a << 19) | (a >> 13); a += c;
+	c -= b; c ^= (b << 4) | (b >> 28); b += a;
+	return c;
+}
+
+struct parsed {
+	struct iphdr *ip;
+	__be16 *ports; /* [sport, dport] */
+	__u32 csum_off;
+	__u8 proto;
+};
+
+/* Parses [data, data_end) as Ethernet + IPv4 + TCP/UDP ports. */
+static __always_inline int parse(void *data, void *data_end, struct parsed *p)
+{
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return -1;
+	p->ip = (void *)(eth + 1);
+	if ((void *)(p->ip + 1) > data_end || p->ip->ihl != 5)
+		return -1;
+	if (p->ip->frag_off & bpf_htons(0x3fff)) /* fragments: not ours */
+		return -1;
+	p->proto = p->ip->protocol;
+	if (p->proto == IPPROTO_TCP)
+		p->csum_off = TCP_CSUM_OFF;
+	else if (p->proto == IPPROTO_UDP)
+		p->csum_off = UDP_CSUM_OFF;
+	else
+		return -1;
+	p->ports = (void *)(p->ip + 1);
+	if ((void *)(p->ports + 2) > data_end)
+		return -1;
+	return 0;
+}
+
+static __always_inline void ct_key(const struct parsed *p, struct ct4_key *ct)
+{
+	ct->saddr = p->ip->saddr;
+	ct->daddr = p->ip->daddr;
+	ct->sport = p->ports[0];
+	ct->dport = p->ports[1];
+	ct->proto = p->proto;
+}
+
+static __always_inline void emit(const struct ct4_key *ct, __u8 hook, __u16 rev_nat_id,
+				 __u32 backend_id, const struct lb4_backend *be, __u8 reason)
+{
+	struct lb_event ev = {
+		.ts_ns = bpf_ktime_get_ns(),
+		.vport = ct->dport,
+		.backend_id = backend_id,
+		.rev_nat_id = rev_nat_id,
+		.proto = ct->proto,
+		.hook = hook,
+		.verdict = reason == LB_DROP_NONE ? LB_EVENT_TRANSLATED : LB_EVENT_DROPPED,
+		.reason = reason,
+		.family = LB_FAMILY_V4,
+		.sport = ct->sport,
+	};
+	ev.vip[0] = ct->daddr;
+	ev.saddr[0] = ct->saddr;
+	if (be) {
+		ev.backend_address[0] = be->address;
+		ev.backend_port = be->port;
+	}
+	bpf_ringbuf_output(&portico_lb_events, &ev, sizeof(ev), 0);
+}
+
+#define NP_PASS 0    /* not a service frontend: leave the packet alone */
+#define NP_DROP 1    /* a frontend without a usable backend */
+#define NP_FORWARD 2 /* DNAT to *be */
+
+/* The backend of the flow `ct`: its conntrack entry while that backend
+ * exists (also while it is terminating), else a new choice: Maglev over the
+ * 5-tuple, or a uniformly random slot (slots repeat each backend by its
+ * weight; terminating backends hold none). A new flow gets a conntrack
+ * entry, a reverse entry for its replies and one trace event. */
+static __always_inline int select_backend(const struct ct4_key *ct, __u8 hook,
+					  struct lb4_backend **out)
+{
+	struct lb4_key skey = {};
+	struct ct4_entry *entry, fresh = {};
+	struct lb_service *svc;
+	struct lb4_backend *be = NULL;
+	__u32 id = 0;
+
+	entry = bpf_map_lookup_elem(&portico_ct4, ct);
+	if (entry) {
+		id = entry->backend_id;
+		be = bpf_map_lookup_elem(&portico_lb4_backends, &id);
+		/* A removed backend: the flow is lost, choose again below. */
+		if (be)
+			fresh = *entry;
+	}
+	if (!be) {
+		skey.address = ct->daddr;
+		skey.dport = ct->dport;
+		skey.proto = ct->proto;
+		svc = bpf_map_lookup_elem(&portico_lb4_services, &skey);
+		if (!svc)
+			return NP_PASS;
+		if (svc->count == 0) {
+			emit(ct, hook, svc->rev_nat_id, 0, NULL, LB_DROP_NO_BACKENDS);
+			return NP_DROP;
+		}
+		fresh.rev_nat_id = svc->rev_nat_id;
+		id = 0;
+		if (svc->algorithm == LB_ALG_MAGLEV) {
+			__u16 rev = svc->rev_nat_id;
+			struct lb_maglev *table = bpf_map_lookup_elem(&portico_lb_maglev, &rev);
+			if (table) {
+				__u32 idx = flow_hash(ct) % LB_MAGLEV_SIZE;
+				asm volatile("" : "+r"(idx));
+				if (idx < LB_MAGLEV_SIZE)
+					id = table->backend_ids[idx];
+			}
+		}
+		if (!id) {
+			struct lb_service *slot;
+			skey.slot = (bpf_get_prandom_u32() % svc->count) + 1;
+			slot = bpf_map_lookup_elem(&portico_lb4_services, &skey);
+			id = slot ? slot->backend_id : 0;
+		}
+		be = id ? bpf_map_lookup_elem(&portico_lb4_backends, &id) : NULL;
+		if (!be) {
+			emit(ct, hook, fresh.rev_nat_id, id, NULL, LB_DROP_BACKEND_MISSING);
+			return NP_DROP;
+		}
+		/* One trace event per new flow (established ones hit conntrack). */
+		emit(ct, hook, fresh.rev_nat_id, id, be, LB_DROP_NONE);
+		fresh.backend_id = id;
+		bpf_map_update_elem(&portico_ct4, ct, &fresh, BPF_ANY);
+	}
+
+	struct ct4_key rkey = {
+		.saddr = be->address,
+		.daddr = ct->saddr,
+		.sport = be->port,
+		.dport = ct->sport,
+		.proto = ct->proto,
+	};
+	struct ct4_reverse rval = {
+		.vip = ct->daddr,
+		.vport = ct->dport,
+		.rev_nat_id = fresh.rev_nat_id,
+	};
+	bpf_map_update_elem(&portico_ct4_reverse, &rkey, &rval, BPF_ANY);
+	*out = be;
+	return NP_FORWARD;
+}
+
+#endif
