@@ -1,11 +1,13 @@
 //! The routing table of one bound socket, compiled from an [`ir::Bind`]:
 //! listener by Host (most specific first, listener isolation), then the most
-//! specific virtual host, then the first matching route in IR order.
+//! specific virtual host, then the first matching route in IR order, found
+//! through the virtual host's path index ([`index`]).
 //!
 //! [`ir::Bind`]: portico_ir::Bind
 
 pub mod header;
 pub mod host;
+pub mod index;
 pub mod method;
 pub mod path;
 pub mod query;
@@ -20,6 +22,7 @@ use portico_observe::flow::GatewayRef;
 use regex::{Regex, RegexBuilder};
 
 pub use host::HostIndex;
+pub use index::VhostRoutes;
 pub use route::Route;
 
 use crate::Error;
@@ -43,7 +46,7 @@ pub struct ListenerTable {
     /// For flow records.
     pub flow_gateway: GatewayRef,
     hostname: HostMatch,
-    vhosts: HostIndex<Vec<Route>>,
+    vhosts: HostIndex<VhostRoutes>,
     route_count: usize,
 }
 
@@ -84,9 +87,27 @@ impl RouteTable {
     /// The route for a request to `host` (normalized; empty when absent).
     pub fn find(&self, host: &str, parts: &Parts) -> Option<(&ListenerTable, &Route)> {
         let listener = self.listeners.iter().find(|l| l.hostname.matches(host))?;
-        let routes = listener.vhosts.get(host)?;
-        let route = routes.iter().find(|r| r.matcher.matches(parts))?;
+        let route = listener.vhosts.get(host)?.find(parts)?;
         Some((listener, route))
+    }
+
+    /// The Gateway a request that matched no route is attributed to (its
+    /// flow then shows on the service map): the listener its host selects,
+    /// or, when no listener takes that host, the Gateway owning every
+    /// listener of this socket (without a listener name).
+    pub fn unmatched_gateway(&self, host: &str) -> Option<GatewayRef> {
+        if let Some(l) = self.listeners.iter().find(|l| l.hostname.matches(host)) {
+            return Some(l.flow_gateway.clone());
+        }
+        let first = &self.listeners.first()?.flow_gateway;
+        let same = |g: &GatewayRef| g.namespace == first.namespace && g.name == first.name;
+        self.listeners
+            .iter()
+            .all(|l| same(&l.flow_gateway))
+            .then(|| GatewayRef {
+                listener: None,
+                ..first.clone()
+            })
     }
 
     pub fn route_count(&self) -> usize {
@@ -110,7 +131,7 @@ fn compile_listener(l: &Listener, upstreams: &Upstreams) -> ListenerTable {
                 ),
             }
         }
-        vhosts.insert(&vh.hostname, routes);
+        vhosts.insert(&vh.hostname, VhostRoutes::new(routes));
     }
     ListenerTable {
         id: l.id.as_str().into(),

@@ -50,7 +50,20 @@ impl RequestMatcher {
             .as_ref()
             .is_none_or(|m| m.matches(&parts.method))
             && self.path.matches(parts.uri.path())
-            && self.headers.iter().all(|h| h.matches(&parts.headers))
+            && self.matches_beyond_path(parts)
+    }
+
+    /// Method, headers and query; for callers that already know the path
+    /// matches (the virtual host's path index).
+    pub fn matches_except_path(&self, parts: &Parts) -> bool {
+        self.method
+            .as_ref()
+            .is_none_or(|m| m.matches(&parts.method))
+            && self.matches_beyond_path(parts)
+    }
+
+    fn matches_beyond_path(&self, parts: &Parts) -> bool {
+        self.headers.iter().all(|h| h.matches(&parts.headers))
             && self.query.iter().all(|q| q.matches(parts.uri.query()))
     }
 }
