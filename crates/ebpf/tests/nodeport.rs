@@ -168,236 +168,98 @@ fn pod(i: usize) -> SocketAddr {
     format!("{}:8080", POD_IPS[i]).parse().expect("pod address")
 }
 
-#[test]
-fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
-    let Some(env) = Env::new("nodeport") else {
-        return;
-    };
-    let topo = match Topology::create(true) {
+/// A test environment, the namespaces and an agent; `None` (printed) when
+/// the host cannot run it.
+fn setup(name: &str, pod_default_route: bool) -> Option<(Env, Topology, portico_ebpf::Agent)> {
+    let env = Env::new(name)?;
+    let topo = match Topology::create(pod_default_route) {
         Ok(t) => t,
         Err(e) if e.starts_with("SKIP") => {
             println!("{e}");
-            return;
+            return None;
         }
         Err(e) => panic!("topology: {e}"),
     };
-    let Some(mut agent) = env.agent() else { return };
-    let vip: SocketAddr = "10.214.100.1:80".parse().unwrap();
-    let service = |backends: &[SocketAddr]| {
-        let mut f = frontend(vip, L4Protocol::Tcp, backends);
-        f.kind = FrontendKind::LoadBalancer;
-        f.lb = LbAlgorithm::Maglev;
-        f
-    };
-    agent.sync(&[service(&[pod(0), pod(1)])]).expect("sync");
-    let node_ns = Path::new("/var/run/netns").join(&topo.node);
-    let attached = portico_ebpf::sys::in_netns(&node_ns, || NodePort::attach(&env.pin_dir, "ext0"))
-        .expect("enter node namespace");
-    let mut tc = match attached {
-        Ok(tc) => tc,
-        Err(e @ (portico_ebpf::Error::Load { .. } | portico_ebpf::Error::Program { .. })) => {
-            println!("SKIP: kernel refused the tc programs: {e}");
-            return;
-        }
-        Err(e) => panic!("attach tc: {e}"),
-    };
-
-    let mut events = tc.take_events().expect("event reader");
-    // Many flows spread over both pods; the pods see the client's address.
-    let lines = common::collect(spawn_in_netns(
-        &topo.client,
-        &format!("tcp {vip} 40"),
-        Stdio::null(),
-    ));
-    assert_eq!(lines.len(), 40, "{lines:?}");
-    let mut hits: BTreeMap<String, usize> = BTreeMap::new();
-    for l in &lines {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        assert_eq!(f[0], "ok", "{l}");
-        assert_eq!(f[2], vip.to_string(), "{l}");
-        let (name, peer) = f[1].split_once('@').expect("name@peer");
-        assert!(
-            peer.starts_with("10.214.0.2:"),
-            "no SNAT: the pod sees the client: {l}"
-        );
-        *hits.entry(name.to_string()).or_default() += 1;
-    }
-    assert_eq!(hits.len(), 2, "{hits:?}");
-    assert!(!hits.contains_key("pod3"));
-    // One flow record per new flow, with the client's 5-tuple.
-    let records = events.drain(1000);
-    assert_eq!(records.len(), 40, "{records:?}");
-    for r in &records {
-        assert_eq!(r.hook, portico_ebpf::events::Hook::TcIngress);
-        assert_eq!(r.service, vip);
-        assert_eq!(
-            r.source.map(|s| s.ip().to_string()).as_deref(),
-            Some("10.214.0.2")
-        );
-        assert!(
-            r.backend.is_some_and(|b| b == pod(0) || b == pod(1)),
-            "{r:?}"
-        );
-    }
-
-    // UDP through the same node: DNAT with the UDP checksum kept right,
-    // replies from the VIP.
-    let udp_vip: SocketAddr = "10.214.100.1:53".parse().unwrap();
-    let udp_pod = |i: usize| SocketAddr::new(pod(i).ip(), 5353);
-    let mut udp = frontend(udp_vip, L4Protocol::Udp, &[udp_pod(0), udp_pod(1)]);
-    udp.kind = FrontendKind::LoadBalancer;
-    agent
-        .sync(&[service(&[pod(0), pod(1)]), udp])
-        .expect("sync");
-    let lines = common::collect(spawn_in_netns(
-        &topo.client,
-        &format!("udp {udp_vip} 10"),
-        Stdio::null(),
-    ));
-    assert_eq!(lines.len(), 10, "{lines:?}");
-    for l in &lines {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        assert!(
-            f[1].starts_with("pod1:ping") || f[1].starts_with("pod2:ping"),
-            "{l}"
-        );
-        assert_eq!(f[2], udp_vip.to_string(), "reply from the VIP: {l}");
-    }
-    let _ = events.drain(100);
-
-    // An established flow keeps its pod while the backend set changes
-    // (a new Maglev table), through conntrack.
-    let mut held = spawn_in_netns(&topo.client, &format!("hold {vip}"), Stdio::piped());
-    let results = result_lines(held.stdout.take().expect("stdout"));
-    let deadline = Duration::from_secs(20);
-    let connected = results.recv_timeout(deadline).expect("connected");
-    let name = connected
-        .strip_prefix("connected ")
-        .and_then(|s| s.split_once('@'))
-        .map(|(n, _)| n.to_string())
-        .expect("connected line");
-    // The held pod leaves the Service (terminating): its established flow
-    // drains through conntrack while new flows avoid it.
-    let (held_pod, other_pod) = if name == "pod1" { (0, 1) } else { (1, 0) };
-    agent
-        .sync(&[service(&[pod(other_pod), pod(2)])])
-        .expect("sync");
-    let listed = portico_ebpf::list_pinned(&env.pin_dir).expect("pinned maps");
-    assert!(
-        listed[0]
-            .backends
-            .iter()
-            .all(|b| b.address != pod(held_pod)),
-        "{listed:?}"
-    );
-    held.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"go\n")
-        .expect("signal");
-    let echoed = results.recv_timeout(deadline).expect("echo after change");
-    assert_eq!(echoed, "echo still-alive");
-    assert!(held.wait().expect("exit").success());
-
-    // New flows use the new set only: never the terminating pod.
-    let lines = common::collect(spawn_in_netns(
-        &topo.client,
-        &format!("tcp {vip} 30"),
-        Stdio::null(),
-    ));
-    assert_eq!(lines.len(), 30);
-    let gone = format!(" pod{}@", held_pod + 1);
-    assert!(lines.iter().all(|l| !l.contains(&gone)), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains(" pod3@")), "{lines:?}");
+    let agent = env.agent()?;
+    Some((env, topo, agent))
 }
 
-/// SNAT: the pods have no route to the client network, so only the node's
-/// translation (client → node address and port, and back) lets them answer.
-#[test]
-fn nodeport_snat_returns_through_the_node() {
-    snat_returns_through_the_node(NorthSouthMode::Tc, "snat");
-}
-
-/// SNAT with the ingress in XDP (the SNAT itself is on tc, after routing).
-#[test]
-fn xdp_snat_returns_through_the_node() {
-    snat_returns_through_the_node(NorthSouthMode::Xdp, "snat-xdp");
-}
-
-fn snat_returns_through_the_node(mode: NorthSouthMode, name: &str) {
-    let Some(env) = Env::new(name) else { return };
-    let topo = match Topology::create(false) {
-        Ok(t) => t,
-        Err(e) if e.starts_with("SKIP") => {
-            println!("{e}");
-            return;
-        }
-        Err(e) => panic!("topology: {e}"),
-    };
-    let Some(mut agent) = env.agent() else { return };
-    let vip: SocketAddr = "10.214.100.2:8443".parse().expect("vip");
-    let mut f = frontend(vip, L4Protocol::Tcp, &[pod(0), pod(1), pod(2)]);
-    f.kind = FrontendKind::NodePort;
-    agent.sync(&[f]).expect("sync");
+/// Attaches the north-south programs in the node namespace; `None`
+/// (printed) when the kernel refuses them.
+fn attach(
+    env: &Env,
+    topo: &Topology,
+    snat: Option<(&str, std::net::Ipv4Addr)>,
+    mode: NorthSouthMode,
+) -> Option<NodePort> {
     let node_ns = Path::new("/var/run/netns").join(&topo.node);
     let attached = portico_ebpf::sys::in_netns(&node_ns, || {
-        NodePort::attach_mode(
-            &env.pin_dir,
-            "ext0",
-            Some(("int0", [10, 214, 1, 1].into())),
-            mode,
-        )
+        NodePort::attach_mode(&env.pin_dir, "ext0", snat, mode)
     })
     .expect("enter node namespace");
-    let _tc = match attached {
-        Ok(tc) => tc,
+    match attached {
+        Ok(np) => Some(np),
         Err(e @ (portico_ebpf::Error::Load { .. } | portico_ebpf::Error::Program { .. })) => {
-            println!("SKIP: kernel refused the tc programs: {e}");
-            return;
+            println!("SKIP: kernel refused the {mode:?} programs: {e}");
+            None
         }
-        Err(e) => panic!("attach tc: {e}"),
-    };
+        Err(e) => panic!("attach {mode:?}: {e}"),
+    }
+}
 
+/// `n` TCP connections from the client to `vip`: hits per pod name, after
+/// checking that the client saw the VIP and the pod saw `peer_ip`; the pod
+/// peers' ports when `peer_ip` is the node's (SNAT).
+fn tcp_from_client(
+    topo: &Topology,
+    vip: SocketAddr,
+    n: usize,
+    peer_ip: &str,
+) -> BTreeMap<String, usize> {
     let lines = common::collect(spawn_in_netns(
         &topo.client,
-        &format!("tcp {vip} 30"),
+        &format!("tcp {vip} {n}"),
         Stdio::null(),
     ));
-    assert_eq!(lines.len(), 30, "{lines:?}");
-    let mut pods = BTreeMap::<String, usize>::new();
+    assert_eq!(lines.len(), n, "{lines:?}");
+    let mut hits = BTreeMap::new();
     for l in &lines {
         let f: Vec<&str> = l.split_whitespace().collect();
         assert_eq!(f[0], "ok", "{l}");
         assert_eq!(f[2], vip.to_string(), "the client sees the VIP: {l}");
         let (name, peer) = f[1].split_once('@').expect("name@peer");
         let peer: SocketAddr = peer.parse().expect("peer");
-        assert_eq!(
-            peer.ip().to_string(),
-            "10.214.1.1",
-            "the pod sees the node: {l}"
-        );
-        assert!((32768..61000).contains(&peer.port()), "{l}");
-        *pods.entry(name.to_string()).or_default() += 1;
+        assert_eq!(peer.ip().to_string(), peer_ip, "the pod's peer: {l}");
+        if peer_ip == "10.214.1.1" {
+            assert!(
+                (32768..61000).contains(&peer.port()),
+                "SNAT port range: {l}"
+            );
+        }
+        *hits.entry(name.to_string()).or_default() += 1;
     }
-    assert_eq!(pods.len(), 3, "{pods:?}");
+    hits
 }
 
-/// The same north-south path with the ingress in tc or XDP: weighted
-/// Maglev shares, UDP, and a pod set to terminating that keeps its
-/// established flow but gets no new one.
-fn north_south_weights_and_terminating(mode: NorthSouthMode, name: &str) {
-    let Some(env) = Env::new(name) else { return };
-    let topo = match Topology::create(true) {
-        Ok(t) => t,
-        Err(e) if e.starts_with("SKIP") => {
-            println!("{e}");
-            return;
-        }
-        Err(e) => panic!("topology: {e}"),
+/// How the held pod leaves the Service.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Leave {
+    /// Listed as terminating by the IR (EndpointSlice condition).
+    Terminating,
+    /// Gone from the IR: the agent keeps it terminating for the drain grace.
+    Removed,
+}
+
+/// North-south with the ingress in tc or XDP: weighted Maglev shares over
+/// the 5-tuple, one trace event per new flow, UDP with replies from the VIP,
+/// and a pod that leaves the Service (terminating, or removed and drained)
+/// keeping its established flow through conntrack but getting no new one.
+fn north_south(mode: NorthSouthMode, leave: Leave, name: &str) {
+    let Some((env, topo, mut agent)) = setup(name, true) else {
+        return;
     };
-    let Some(mut agent) = env.agent() else { return };
-    let vip: SocketAddr = "10.214.100.3:80".parse().expect("vip");
-    let udp_vip: SocketAddr = "10.214.100.3:53".parse().expect("vip");
+    let vip: SocketAddr = "10.214.100.1:80".parse().expect("vip");
+    let udp_vip: SocketAddr = "10.214.100.1:53".parse().expect("vip");
     let udp_pod = |i: usize| SocketAddr::new(pod(i).ip(), 5353);
     let services = |tcp: &[SocketAddr], terminating: &[SocketAddr]| {
         let mut f = frontend(vip, L4Protocol::Tcp, tcp);
@@ -410,49 +272,37 @@ fn north_south_weights_and_terminating(mode: NorthSouthMode, name: &str) {
         vec![f, udp]
     };
     agent.sync(&services(&[pod(0), pod(1)], &[])).expect("sync");
-    let node_ns = Path::new("/var/run/netns").join(&topo.node);
-    let attached = portico_ebpf::sys::in_netns(&node_ns, || {
-        NodePort::attach_mode(&env.pin_dir, "ext0", None, mode)
-    })
-    .expect("enter node namespace");
-    let mut np = match attached {
-        Ok(np) => np,
-        Err(e @ (portico_ebpf::Error::Load { .. } | portico_ebpf::Error::Program { .. })) => {
-            println!("SKIP: kernel refused the {mode:?} programs: {e}");
-            return;
-        }
-        Err(e) => panic!("attach {mode:?}: {e}"),
+    let Some(mut np) = attach(&env, &topo, None, mode) else {
+        return;
     };
     println!("{mode:?} attached, XDP mode {:?}", np.xdp_mode());
     assert_eq!(np.xdp_mode().is_some(), mode == NorthSouthMode::Xdp);
     let mut events = np.take_events().expect("event reader");
 
+    // No SNAT: the pods see the client's own address.
     let n = 200;
-    let lines = common::collect(spawn_in_netns(
-        &topo.client,
-        &format!("tcp {vip} {n}"),
-        Stdio::null(),
-    ));
-    assert_eq!(lines.len(), n, "{lines:?}");
-    let mut hits: BTreeMap<String, usize> = BTreeMap::new();
-    for l in &lines {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        assert_eq!(f[0], "ok", "{l}");
-        assert_eq!(f[2], vip.to_string(), "the client sees the VIP: {l}");
-        let (pod_name, peer) = f[1].split_once('@').expect("name@peer");
-        assert!(peer.starts_with("10.214.0.2:"), "{l}");
-        *hits.entry(pod_name.to_string()).or_default() += 1;
-    }
+    let hits = tcp_from_client(&topo, vip, n, "10.214.0.2");
     // Maglev over the 5-tuple: table shares within 1% of 1:3.
     common::assert_binomial_shares(&hits, &[("pod1", 1), ("pod2", 3)], 0.01);
     let records = events.drain(1000);
-    assert_eq!(records.len(), n);
+    assert_eq!(records.len(), n, "one event per new flow");
     let hook = match mode {
         NorthSouthMode::Tc => Hook::TcIngress,
         NorthSouthMode::Xdp => Hook::Xdp,
     };
-    assert!(records.iter().all(|r| r.hook == hook && r.service == vip));
+    for r in &records {
+        assert_eq!((r.hook, r.service), (hook, vip), "{r:?}");
+        assert_eq!(
+            r.source.map(|s| s.ip().to_string()).as_deref(),
+            Some("10.214.0.2")
+        );
+        assert!(
+            r.backend.is_some_and(|b| b == pod(0) || b == pod(1)),
+            "{r:?}"
+        );
+    }
 
+    // UDP: DNAT with the checksum kept right, replies from the VIP.
     let lines = common::collect(spawn_in_netns(
         &topo.client,
         &format!("udp {udp_vip} 10"),
@@ -478,38 +328,75 @@ fn north_south_weights_and_terminating(mode: NorthSouthMode, name: &str) {
         .map(|(n, _)| n.to_string())
         .expect("connected line");
     let (held_pod, other_pod) = if held_name == "pod1" { (0, 1) } else { (1, 0) };
+    let terminating = match leave {
+        Leave::Terminating => vec![pod(held_pod)],
+        Leave::Removed => Vec::new(),
+    };
     agent
-        .sync(&services(&[pod(other_pod), pod(2)], &[pod(held_pod)]))
+        .sync(&services(&[pod(other_pod), pod(2)], &terminating))
         .expect("sync");
+    let listed = portico_ebpf::list_pinned(&env.pin_dir).expect("pinned maps");
+    assert!(
+        listed
+            .iter()
+            .flat_map(|s| &s.backends)
+            .all(|b| b.address != pod(held_pod)),
+        "no slot names the held pod: {listed:?}"
+    );
     held.stdin
         .take()
         .expect("stdin")
         .write_all(b"go\n")
         .expect("signal");
     let echoed = results.recv_timeout(deadline).expect("echo after change");
-    assert_eq!(
-        echoed, "echo still-alive",
-        "the terminating pod keeps its flow"
-    );
+    assert_eq!(echoed, "echo still-alive", "the leaving pod keeps its flow");
     assert!(held.wait().expect("exit").success());
 
-    let lines = common::collect(spawn_in_netns(
-        &topo.client,
-        &format!("tcp {vip} 40"),
-        Stdio::null(),
-    ));
-    assert_eq!(lines.len(), 40);
-    let gone = format!(" pod{}@", held_pod + 1);
-    assert!(lines.iter().all(|l| !l.contains(&gone)), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains(" pod3@")), "{lines:?}");
+    let after = tcp_from_client(&topo, vip, 40, "10.214.0.2");
+    assert!(!after.contains_key(&held_name), "{after:?}");
+    assert!(after.contains_key("pod3"), "{after:?}");
+}
+
+#[test]
+fn nodeport_dnat_with_maglev_and_sticky_conntrack() {
+    north_south(NorthSouthMode::Tc, Leave::Removed, "nodeport");
 }
 
 #[test]
 fn tc_north_south_follows_weights_and_terminating() {
-    north_south_weights_and_terminating(NorthSouthMode::Tc, "ns-tc");
+    north_south(NorthSouthMode::Tc, Leave::Terminating, "ns-tc");
 }
 
 #[test]
 fn xdp_north_south_follows_weights_and_terminating() {
-    north_south_weights_and_terminating(NorthSouthMode::Xdp, "ns-xdp");
+    north_south(NorthSouthMode::Xdp, Leave::Terminating, "ns-xdp");
+}
+
+/// SNAT: the pods have no route to the client network, so only the node's
+/// translation (client → node address and port, and back) lets them answer.
+fn snat_returns_through_the_node(mode: NorthSouthMode, name: &str) {
+    let Some((env, topo, mut agent)) = setup(name, false) else {
+        return;
+    };
+    let vip: SocketAddr = "10.214.100.2:8443".parse().expect("vip");
+    let mut f = frontend(vip, L4Protocol::Tcp, &[pod(0), pod(1), pod(2)]);
+    f.kind = FrontendKind::NodePort;
+    agent.sync(&[f]).expect("sync");
+    let snat = Some(("int0", [10, 214, 1, 1].into()));
+    let Some(_np) = attach(&env, &topo, snat, mode) else {
+        return;
+    };
+    let pods = tcp_from_client(&topo, vip, 30, "10.214.1.1");
+    assert_eq!(pods.len(), 3, "{pods:?}");
+}
+
+#[test]
+fn nodeport_snat_returns_through_the_node() {
+    snat_returns_through_the_node(NorthSouthMode::Tc, "snat");
+}
+
+/// SNAT with the ingress in XDP (the SNAT itself is on tc, after routing).
+#[test]
+fn xdp_snat_returns_through_the_node() {
+    snat_returns_through_the_node(NorthSouthMode::Xdp, "snat-xdp");
 }

@@ -1,4 +1,5 @@
-//! Root tests of the cgroup socket load balancer against loopback backends.
+//! Root tests of the cgroup socket load balancer against loopback backends,
+//! including backend weights and terminating backends.
 //! Each test makes its own cgroup and pin directory; they skip (printing why)
 //! when the kernel or the privileges refuse.
 
@@ -10,9 +11,14 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Env, frontend, tcp_backend, tcp_backend_on, udp_backend, udp_backend_on};
+use common::{
+    Env, assert_binomial_shares, frontend, hits, tcp_backend, tcp_backend_on, udp_backend,
+    udp_backend_on,
+};
+use portico_ebpf::LbMaps;
 use portico_ebpf::Verdict;
 use portico_ebpf::events::DropReason;
+use portico_ebpf::maps::BACKEND_TERMINATING;
 use portico_ir::{L4Protocol, LbAlgorithm};
 
 /// Entry point of the re-executed client process; a no-op otherwise.
@@ -25,18 +31,6 @@ fn client_process() {
 
 fn vip(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 200, 0, 1], port))
-}
-
-/// `ok <backend> <peer>` lines → hits per backend; asserts every peer is `vip`.
-fn hits(lines: &[String], vip: SocketAddr) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for l in lines {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        assert_eq!(f[0], "ok", "client line {l}");
-        assert_eq!(f[2], vip.to_string(), "peer address must be the VIP: {l}");
-        *out.entry(f[1].to_string()).or_default() += 1;
-    }
-    out
 }
 
 #[test]
@@ -312,4 +306,115 @@ fn stale_pinned_map_of_another_layout_is_recreated() {
     assert_eq!((info.key_size(), info.value_size()), (12, 16));
     let seen = hits(&env.client(&format!("tcp {vip} 3")), vip);
     assert_eq!(seen.get("fresh"), Some(&3));
+}
+
+/// The weight and termination tests use their own VIP range.
+fn weighted_vip(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 201, 0, 1], port))
+}
+
+#[test]
+fn connects_to_the_vip_reach_all_backends_in_proportion_to_weights() {
+    let Some(env) = Env::new("weights") else {
+        return;
+    };
+    let Some(mut agent) = env.agent() else { return };
+    let weights = [("w1", 1), ("w2", 2), ("w4", 4)];
+    let backends: Vec<SocketAddr> = weights.iter().map(|(n, _)| tcp_backend(n)).collect();
+    let (random_vip, maglev_vip) = (weighted_vip(9001), weighted_vip(9002));
+    let weighted = |vip: SocketAddr, lb: LbAlgorithm| {
+        let mut f = frontend(vip, L4Protocol::Tcp, &backends);
+        f.lb = lb;
+        for (b, (_, w)) in backends.iter().zip(weights) {
+            f.weights.insert(*b, w);
+        }
+        f
+    };
+    agent
+        .sync(&[
+            weighted(random_vip, LbAlgorithm::Random),
+            weighted(maglev_vip, LbAlgorithm::Maglev),
+        ])
+        .expect("sync");
+    let listed = agent.list_services().expect("list");
+    for b in &listed[0].backends {
+        let i = backends.iter().position(|a| *a == b.address).expect("ours");
+        assert_eq!(u32::from(b.weight), weights[i].1, "{b:?}");
+    }
+
+    // Random slot choice: exact shares 1/7, 2/7, 4/7.
+    let n = 700;
+    let random = hits(&env.client(&format!("tcp {random_vip} {n}")), random_vip);
+    assert_eq!(random.values().sum::<usize>(), n);
+    assert_binomial_shares(&random, &weights, 0.0);
+    // Maglev over socket cookies: table shares within 1% of the weights.
+    let maglev = hits(&env.client(&format!("tcp {maglev_vip} {n}")), maglev_vip);
+    assert_binomial_shares(&maglev, &weights, 0.01);
+
+    // Weight 0 (maintenance): no new connections at all.
+    let mut drained = weighted(random_vip, LbAlgorithm::Random);
+    drained.weights.insert(backends[2], 0);
+    agent.sync(&[drained]).expect("sync");
+    let after = hits(&env.client(&format!("tcp {random_vip} 60")), random_vip);
+    assert!(!after.contains_key("w4"), "{after:?}");
+    assert_binomial_shares(&after, &weights[..2], 0.0);
+}
+
+#[test]
+fn a_backend_set_to_terminating_receives_no_new_connections() {
+    let Some(env) = Env::new("terminating") else {
+        return;
+    };
+    let Some(mut agent) = env.agent() else { return };
+    let (keep, other, drain) = (
+        tcp_backend("keep"),
+        tcp_backend("other"),
+        tcp_backend("drain"),
+    );
+    let vip = weighted_vip(9003);
+    // The held connection lands on `drain` (the only backend at first).
+    agent
+        .sync(&[frontend(vip, L4Protocol::Tcp, &[drain])])
+        .expect("sync");
+    let mut held = env.spawn_client(&format!("hold {vip}"), Stdio::piped());
+    let lines = common::result_lines(held.stdout.take().expect("stdout"));
+    let deadline = Duration::from_secs(20);
+    let connected = lines.recv_timeout(deadline).expect("client connected");
+    assert_eq!(connected, "connected drain");
+
+    // The endpoint turns terminating: out of the slots, still in the
+    // backend map (terminating) with the same id.
+    let before = LbMaps::open_pinned(&env.pin_dir)
+        .and_then(|m| m.read_state())
+        .expect("read maps");
+    let drain_id = before
+        .backends
+        .iter()
+        .find(|(_, b)| b.addr == drain)
+        .map(|(id, _)| *id)
+        .expect("drain backend");
+    let mut f = frontend(vip, L4Protocol::Tcp, &[keep, other]);
+    f.terminating = vec![drain];
+    agent.sync(&[f]).expect("sync");
+    let state = LbMaps::open_pinned(&env.pin_dir)
+        .and_then(|m| m.read_state())
+        .expect("read maps");
+    assert_eq!(state.backends[&drain_id].addr, drain, "same id");
+    assert_eq!(state.backends[&drain_id].state, BACKEND_TERMINATING);
+    let listed = agent.list_services().expect("list");
+    assert!(listed[0].backends.iter().all(|b| b.address != drain));
+
+    let fresh = hits(&env.client(&format!("tcp {vip} 60")), vip);
+    assert!(!fresh.contains_key("drain"), "{fresh:?}");
+    assert_eq!(fresh.len(), 2, "{fresh:?}");
+
+    // The established connection keeps working.
+    held.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("signal client");
+    let echoed = lines.recv_timeout(deadline).expect("client echoed");
+    assert_eq!(echoed, "echo still-alive");
+    assert!(held.wait().expect("client exit").success());
 }

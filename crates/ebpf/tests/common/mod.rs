@@ -370,6 +370,18 @@ pub fn run_client(action: &str) {
     std::io::stdout().flush().expect("flush");
 }
 
+/// `ok <backend> <peer>` lines → hits per backend; asserts every peer is `vip`.
+pub fn hits(lines: &[String], vip: SocketAddr) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f[0], "ok", "client line {l}");
+        assert_eq!(f[2], vip.to_string(), "peer address must be the VIP: {l}");
+        *out.entry(f[1].to_string()).or_default() += 1;
+    }
+    out
+}
+
 /// Asserts that `hits` (connections per backend name) follow `weights`
 /// (name → weight) for `n` independent choices: each count lies within 5
 /// standard deviations of its binomial mean n·p (p = weight / total), i.e.
