@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -208,15 +207,7 @@ fn agent_restart_keeps_connections_and_pinned_services() {
     let fresh = hits(&env.client(&format!("tcp {vip} 10")), vip);
     assert_eq!(fresh.values().sum::<usize>(), 10);
 
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"go\n")
-        .expect("signal client");
-    let echoed = lines.recv_timeout(deadline).expect("client echoed");
-    assert_eq!(echoed, "echo still-alive");
-    assert!(child.wait().expect("client exit").success());
+    common::release_hold(&mut child, &lines, deadline);
 }
 
 /// IPv6: the VIP is `::1` on a port nothing listens on, so without the
@@ -409,12 +400,5 @@ fn a_backend_set_to_terminating_receives_no_new_connections() {
     assert_eq!(fresh.len(), 2, "{fresh:?}");
 
     // The established connection keeps working.
-    held.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"go\n")
-        .expect("signal client");
-    let echoed = lines.recv_timeout(deadline).expect("client echoed");
-    assert_eq!(echoed, "echo still-alive");
-    assert!(held.wait().expect("client exit").success());
+    common::release_hold(&mut held, &lines, deadline);
 }

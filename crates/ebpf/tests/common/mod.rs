@@ -413,3 +413,24 @@ pub fn assert_binomial_shares(
         );
     }
 }
+
+/// Lets a `hold` client go on and asserts that its held connection still
+/// echoes (within `deadline`), then that the client exits cleanly.
+pub fn release_hold(
+    child: &mut Child,
+    lines: &std::sync::mpsc::Receiver<String>,
+    deadline: Duration,
+) {
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("signal client");
+    let echoed = lines.recv_timeout(deadline).expect("client echoed");
+    assert_eq!(
+        echoed, "echo still-alive",
+        "the held connection keeps working"
+    );
+    assert!(child.wait().expect("client exit").success());
+}
