@@ -80,8 +80,78 @@ static __always_inline __be16 snat_port(const struct ct4_key *ct, const struct l
 	return 0;
 }
 
-SEC("classifier")
-int portico_nodeport_ingress(struct __sk_buff *skb)
+/* rewrite() for an IPv6 address (no IP header checksum; the L4 checksum
+ * covers the address through the pseudo-header). */
+static __always_inline int rewrite6(struct __sk_buff *skb, __u32 addr_off, __u32 port_off,
+				    __u32 csum_off, __u8 proto, __u32 *old_addr, __u32 *new_addr,
+				    __be16 old_port, __be16 new_port)
+{
+	__u64 l4flags = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__s64 diff = bpf_csum_diff(old_addr, 16, new_addr, 16, 0);
+
+	if (diff < 0)
+		return -1;
+	if (bpf_l4_csum_replace(skb, csum_off, 0, diff, l4flags | BPF_F_PSEUDO_HDR))
+		return -1;
+	if (bpf_skb_store_bytes(skb, addr_off, new_addr, 16, 0))
+		return -1;
+	if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, l4flags | sizeof(new_port)))
+		return -1;
+	if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0))
+		return -1;
+	return 0;
+}
+
+static __always_inline __u32 l4_csum_off6(__u8 proto)
+{
+	return L4_OFF6 + (proto == IPPROTO_TCP ? offsetof(struct tcphdr, check)
+					       : offsetof(struct udphdr, check));
+}
+
+static __always_inline int ingress6(struct __sk_buff *skb)
+{
+	struct lb6_backend *be = NULL;
+	struct ct6_key ct = {};
+	struct parsed6 p;
+	__u32 backend[4];
+	int verdict;
+
+	if (parse6((void *)(long)skb->data, (void *)(long)skb->data_end, &p))
+		return TC_ACT_OK;
+	ct6_key_of(&p, &ct);
+	verdict = select_backend6(&ct, LB_HOOK_TC_INGRESS, &be);
+	if (verdict == NP_PASS)
+		return TC_ACT_OK;
+	if (verdict == NP_DROP || !be)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(backend, be->address, 16);
+	if (rewrite6(skb, IP6_DST_OFF, L4_OFF6 + 2, l4_csum_off6(ct.proto), ct.proto, ct.daddr,
+		     backend, ct.dport, be->port))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+static __always_inline int egress6(struct __sk_buff *skb)
+{
+	struct ct6_key key = {};
+	struct ct6_reverse *rev;
+	struct parsed6 p;
+	__u32 vip[4];
+
+	if (parse6((void *)(long)skb->data, (void *)(long)skb->data_end, &p))
+		return TC_ACT_OK;
+	ct6_key_of(&p, &key);
+	rev = bpf_map_lookup_elem(&portico_ct6_reverse, &key);
+	if (!rev)
+		return TC_ACT_OK;
+	__builtin_memcpy(vip, rev->vip, 16);
+	if (rewrite6(skb, IP6_SRC_OFF, L4_OFF6, l4_csum_off6(key.proto), key.proto, key.saddr,
+		     vip, key.sport, rev->vport))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+static __always_inline int ingress4(struct __sk_buff *skb)
 {
 	struct lb4_backend *be = NULL;
 	struct ct4_key ct = {};
@@ -100,6 +170,14 @@ int portico_nodeport_ingress(struct __sk_buff *skb)
 		    ct.dport, be->port))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
+}
+
+SEC("classifier")
+int portico_nodeport_ingress(struct __sk_buff *skb)
+{
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return ingress6(skb);
+	return ingress4(skb);
 }
 
 /* Internal interface egress (SNAT mode), after routing: a flow this node
@@ -203,6 +281,8 @@ int portico_nodeport_egress(struct __sk_buff *skb)
 	struct ct4_reverse *rev;
 	struct parsed p;
 
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return egress6(skb);
 	if (parse((void *)(long)skb->data, (void *)(long)skb->data_end, &p))
 		return TC_ACT_OK;
 	key.saddr = p.ip->saddr;

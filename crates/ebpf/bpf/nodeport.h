@@ -4,7 +4,8 @@
  * weighted slot) and flow events. Only the packet rewrite differs: tc uses
  * the skb checksum helpers, XDP writes the headers directly.
  *
- * IPv4, IP header without options; fragments and other protocols pass.
+ * IPv4 (IP header without options) and IPv6 (TCP/UDP directly after the
+ * fixed header, no extension headers); fragments and other protocols pass.
  */
 #ifndef PORTICO_NODEPORT_H
 #define PORTICO_NODEPORT_H
@@ -12,6 +13,7 @@
 #include "lb.h"
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 
@@ -224,6 +226,173 @@ static __always_inline int select_backend(const struct ct4_key *ct, __u8 hook,
 		.rev_nat_id = fresh.rev_nat_id,
 	};
 	bpf_map_update_elem(&portico_ct4_reverse, &rkey, &rval, BPF_ANY);
+	*out = be;
+	return NP_FORWARD;
+}
+
+/* ---- IPv6 ---- */
+
+#define IP6_SRC_OFF (ETH_HLEN + offsetof(struct ipv6hdr, saddr))
+#define IP6_DST_OFF (ETH_HLEN + offsetof(struct ipv6hdr, daddr))
+#define L4_OFF6 (ETH_HLEN + sizeof(struct ipv6hdr))
+
+struct ct6_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct ct6_reverse {
+	__u32 vip[4];
+	__be16 vport;
+	__u16 rev_nat_id;
+};
+
+/* The entry is the IPv4 one (backend id, rev-NAT id; no SNAT for IPv6). */
+PINNED_LRU(portico_ct6, struct ct6_key, struct ct4_entry, 65536);
+PINNED_LRU(portico_ct6_reverse, struct ct6_key, struct ct6_reverse, 65536);
+
+struct parsed6 {
+	struct ipv6hdr *ip;
+	__be16 *ports;
+	__u8 proto;
+};
+
+static __always_inline int parse6(void *data, void *data_end, struct parsed6 *p)
+{
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return -1;
+	p->ip = (void *)(eth + 1);
+	if ((void *)(p->ip + 1) > data_end)
+		return -1;
+	p->proto = p->ip->nexthdr;
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+		return -1;
+	p->ports = (void *)(p->ip + 1);
+	if ((void *)(p->ports + 2) > data_end)
+		return -1;
+	return 0;
+}
+
+static __always_inline void ct6_key_of(const struct parsed6 *p, struct ct6_key *ct)
+{
+	__builtin_memcpy(ct->saddr, &p->ip->saddr, 16);
+	__builtin_memcpy(ct->daddr, &p->ip->daddr, 16);
+	ct->sport = p->ports[0];
+	ct->dport = p->ports[1];
+	ct->proto = p->proto;
+}
+
+static __always_inline __u32 flow_hash6(const struct ct6_key *k)
+{
+	struct ct4_key folded = {
+		.saddr = k->saddr[0] ^ k->saddr[1] ^ k->saddr[2] ^ k->saddr[3],
+		.daddr = k->daddr[0] ^ k->daddr[1] ^ k->daddr[2] ^ k->daddr[3],
+		.sport = k->sport,
+		.dport = k->dport,
+		.proto = k->proto,
+	};
+	return flow_hash(&folded);
+}
+
+static __always_inline void emit6(const struct ct6_key *ct, __u8 hook, __u16 rev_nat_id,
+				  __u32 backend_id, const struct lb6_backend *be, __u8 reason)
+{
+	struct lb_event ev = {
+		.ts_ns = bpf_ktime_get_ns(),
+		.vport = ct->dport,
+		.backend_id = backend_id,
+		.rev_nat_id = rev_nat_id,
+		.proto = ct->proto,
+		.hook = hook,
+		.verdict = reason == LB_DROP_NONE ? LB_EVENT_TRANSLATED : LB_EVENT_DROPPED,
+		.reason = reason,
+		.family = LB_FAMILY_V6,
+		.sport = ct->sport,
+	};
+	__builtin_memcpy(ev.vip, ct->daddr, 16);
+	__builtin_memcpy(ev.saddr, ct->saddr, 16);
+	if (be) {
+		__builtin_memcpy(ev.backend_address, be->address, 16);
+		ev.backend_port = be->port;
+	}
+	bpf_ringbuf_output(&portico_lb_events, &ev, sizeof(ev), 0);
+}
+
+/* select_backend for IPv6 (same steps, the family's maps). */
+static __always_inline int select_backend6(const struct ct6_key *ct, __u8 hook,
+					   struct lb6_backend **out)
+{
+	struct lb6_key skey = {};
+	struct ct4_entry *entry, fresh = {};
+	struct lb_service *svc;
+	struct lb6_backend *be = NULL;
+	__u32 id = 0;
+
+	entry = bpf_map_lookup_elem(&portico_ct6, ct);
+	if (entry) {
+		id = entry->backend_id;
+		be = bpf_map_lookup_elem(&portico_lb6_backends, &id);
+		if (be)
+			fresh = *entry;
+	}
+	if (!be) {
+		__builtin_memcpy(skey.address, ct->daddr, 16);
+		skey.dport = ct->dport;
+		skey.proto = ct->proto;
+		svc = bpf_map_lookup_elem(&portico_lb6_services, &skey);
+		if (!svc)
+			return NP_PASS;
+		if (svc->count == 0) {
+			emit6(ct, hook, svc->rev_nat_id, 0, NULL, LB_DROP_NO_BACKENDS);
+			return NP_DROP;
+		}
+		fresh.rev_nat_id = svc->rev_nat_id;
+		id = 0;
+		if (svc->algorithm == LB_ALG_MAGLEV) {
+			__u16 rev = svc->rev_nat_id;
+			struct lb_maglev *table = bpf_map_lookup_elem(&portico_lb_maglev, &rev);
+			if (table) {
+				__u32 idx = flow_hash6(ct) % LB_MAGLEV_SIZE;
+				asm volatile("" : "+r"(idx));
+				if (idx < LB_MAGLEV_SIZE)
+					id = table->backend_ids[idx];
+			}
+		}
+		if (!id) {
+			struct lb_service *slot;
+			skey.slot = (bpf_get_prandom_u32() % svc->count) + 1;
+			slot = bpf_map_lookup_elem(&portico_lb6_services, &skey);
+			id = slot ? slot->backend_id : 0;
+		}
+		be = id ? bpf_map_lookup_elem(&portico_lb6_backends, &id) : NULL;
+		if (!be) {
+			emit6(ct, hook, fresh.rev_nat_id, id, NULL, LB_DROP_BACKEND_MISSING);
+			return NP_DROP;
+		}
+		emit6(ct, hook, fresh.rev_nat_id, id, be, LB_DROP_NONE);
+		fresh.backend_id = id;
+		bpf_map_update_elem(&portico_ct6, ct, &fresh, BPF_ANY);
+	}
+
+	struct ct6_key rkey = {
+		.sport = be->port,
+		.dport = ct->sport,
+		.proto = ct->proto,
+	};
+	struct ct6_reverse rval = {
+		.vport = ct->dport,
+		.rev_nat_id = fresh.rev_nat_id,
+	};
+	__builtin_memcpy(rkey.saddr, be->address, 16);
+	__builtin_memcpy(rkey.daddr, ct->saddr, 16);
+	__builtin_memcpy(rval.vip, ct->daddr, 16);
+	bpf_map_update_elem(&portico_ct6_reverse, &rkey, &rval, BPF_ANY);
 	*out = be;
 	return NP_FORWARD;
 }

@@ -4,7 +4,7 @@
  * (nodeport.h). The packet is rewritten in place, checksums updated
  * incrementally (RFC 1624), and passed to the stack, which forwards it to
  * the backend. XDP has no egress hook: replies and SNAT use the tc programs
- * of nodeport.c on the same maps.
+ * of nodeport.c on the same maps. IPv4 and IPv6 (no SNAT for IPv6).
  *
  * The L4 checksum update assumes a complete checksum, as a NIC delivers it.
  * A packet from a local veth peer with TX checksum offload carries only the
@@ -43,11 +43,8 @@ static __always_inline void csum_replace2(__u16 *csum, __be16 from, __be16 to)
 	*csum = ~csum_fold32(sum);
 }
 
-SEC("xdp")
-int portico_nodeport_xdp(struct xdp_md *ctx)
+static __always_inline int xdp4(void *data, void *data_end)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct lb4_backend *be = NULL;
 	struct ct4_key ct = {};
 	struct parsed p;
@@ -81,4 +78,50 @@ int portico_nodeport_xdp(struct xdp_md *ctx)
 	}
 	p.ports[1] = new_port;
 	return XDP_PASS;
+}
+
+static __always_inline int xdp6(void *data, void *data_end)
+{
+	struct lb6_backend *be = NULL;
+	struct ct6_key ct = {};
+	struct parsed6 p;
+	__u16 *l4csum;
+	int verdict;
+
+	if (parse6(data, data_end, &p))
+		return XDP_PASS;
+	ct6_key_of(&p, &ct);
+	verdict = select_backend6(&ct, LB_HOOK_XDP, &be);
+	if (verdict == NP_PASS)
+		return XDP_PASS;
+	if (verdict == NP_DROP || !be)
+		return XDP_DROP;
+	l4csum = (void *)p.ports + (p.proto == IPPROTO_TCP ? offsetof(struct tcphdr, check)
+							   : offsetof(struct udphdr, check));
+	if ((void *)(l4csum + 1) > data_end)
+		return XDP_DROP;
+	__u32 new_addr[4];
+	__be16 new_port = be->port;
+
+	__builtin_memcpy(new_addr, be->address, 16);
+	/* No IP header checksum in IPv6; the pseudo-header covers the address. */
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		csum_replace4(l4csum, ct.daddr[i], new_addr[i]);
+	csum_replace2(l4csum, ct.dport, new_port);
+	__builtin_memcpy(&p.ip->daddr, new_addr, 16);
+	p.ports[1] = new_port;
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int portico_nodeport_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return xdp6(data, data_end);
+	return xdp4(data, data_end);
 }

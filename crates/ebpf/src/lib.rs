@@ -9,7 +9,8 @@
 //!   the 5-tuple (or a weighted random slot), a conntrack LRU so flows stick,
 //!   reverse NAT of replies, and optional SNAT ([`NodePort`]).
 //! - `nodeport_xdp.c`: the same ingress in XDP ([`NorthSouthMode::Xdp`]);
-//!   selection and conntrack are shared through `nodeport.h`.
+//!   selection and conntrack are shared through `nodeport.h`. Both handle
+//!   IPv4 and IPv6 (SNAT is IPv4 only).
 //!
 //! Rust side: [`LbState::plan`] turns the IR's
 //! [`portico_ir::ServiceFrontend`]s into the kernel state (stable ids,

@@ -25,6 +25,8 @@ pub const SNAT_EGRESS_PROGRAM: &str = "portico_nodeport_snat_egress";
 pub const MAP_SNAT4: &str = "portico_snat4";
 pub const MAP_CT4: &str = "portico_ct4";
 pub const MAP_CT4_REVERSE: &str = "portico_ct4_reverse";
+pub const MAP_CT6: &str = "portico_ct6";
+pub const MAP_CT6_REVERSE: &str = "portico_ct6_reverse";
 
 /// Where the north-south ingress program runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -13,14 +13,14 @@ use crate::maps::{
     MAP_BACKENDS4, MAP_BACKENDS6, MAP_MAGLEV, MAP_REVERSE_NAT, MAP_REVERSE_SK4, MAP_REVERSE_SK6,
     MAP_SERVICES4, MAP_SERVICES6,
 };
-use crate::nodeport::{MAP_CT4, MAP_CT4_REVERSE, MAP_SNAT4};
+use crate::nodeport::{MAP_CT4, MAP_CT4_REVERSE, MAP_CT6, MAP_CT6_REVERSE, MAP_SNAT4};
 
 const fn size<T>() -> u32 {
     std::mem::size_of::<T>() as u32
 }
 
 /// Every pinned map with its key and value size (`bpf/lb.h`, `nodeport.c`).
-pub const PINNED_LAYOUT: [(&str, u32, u32); 12] = [
+pub const PINNED_LAYOUT: [(&str, u32, u32); 14] = [
     (MAP_SERVICES4, size::<Lb4Key>(), size::<LbService>()),
     (MAP_SERVICES6, size::<Lb6Key>(), size::<LbService>()),
     (MAP_BACKENDS4, 4, size::<Lb4Backend>()),
@@ -33,6 +33,8 @@ pub const PINNED_LAYOUT: [(&str, u32, u32); 12] = [
     (MAP_CT4, 16, 8),
     (MAP_CT4_REVERSE, 16, 8),
     (MAP_SNAT4, 16, 8),
+    (MAP_CT6, 40, 8),
+    (MAP_CT6_REVERSE, 40, 20),
 ];
 
 /// Unpins the maps under `pin_dir` whose key or value size differs from
@@ -69,6 +71,7 @@ mod tests {
             assert!(names.contains(&map), "{map} missing from PINNED_LAYOUT");
         }
         assert!(names.contains(&MAP_CT4) && names.contains(&MAP_CT4_REVERSE));
+        assert!(names.contains(&MAP_CT6) && names.contains(&MAP_CT6_REVERSE));
         assert_eq!(PINNED_LAYOUT[5], (MAP_MAGLEV, 2, 4 * 16381));
     }
 

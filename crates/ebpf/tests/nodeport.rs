@@ -71,6 +71,7 @@ impl Drop for Topology {
 }
 
 const POD_IPS: [&str; 3] = ["10.214.1.2", "10.214.1.3", "10.214.1.4"];
+const POD6_IPS: [&str; 2] = ["fd14:1::2", "fd14:1::3"];
 
 impl Topology {
     /// `pod_default_route`: whether the pods can route back to clients
@@ -95,6 +96,16 @@ impl Topology {
         ip(&[
             "link", "add", "int0", "netns", &n, "type", "veth", "peer", "name", "eth0", "netns", &p,
         ])?;
+        // IPv6 beside IPv4 (no duplicate address detection: usable at once).
+        for (ns, dev, addr) in [
+            (&c, "eth0", "fd14::2/64"),
+            (&n, "ext0", "fd14::1/64"),
+            (&n, "int0", "fd14:1::1/64"),
+            (&p, "eth0", "fd14:1::2/64"),
+            (&p, "eth0", "fd14:1::3/64"),
+        ] {
+            ip(&["-n", ns, "-6", "addr", "add", addr, "dev", dev, "nodad"])?;
+        }
         for (ns, dev, addr) in [
             (&c, "eth0", "10.214.0.2/24"),
             (&n, "ext0", "10.214.0.1/24"),
@@ -125,8 +136,28 @@ impl Topology {
             "via",
             "10.214.0.1",
         ])?;
+        ip(&[
+            "-n",
+            &c,
+            "-6",
+            "route",
+            "add",
+            "fd14:100::/64",
+            "via",
+            "fd14::1",
+        ])?;
         if pod_default_route {
             ip(&["-n", &p, "route", "add", "default", "via", "10.214.1.1"])?;
+            ip(&[
+                "-n",
+                &p,
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                "fd14:1::1",
+            ])?;
         }
         let out = Command::new("ip")
             .args([
@@ -136,18 +167,29 @@ impl Topology {
                 "sysctl",
                 "-qw",
                 "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
             ])
             .status()
             .map_err(|e| e.to_string())?;
         if !out.success() {
             return Err("sysctl ip_forward in the node namespace failed".into());
         }
-        let servers = POD_IPS.iter().enumerate().flat_map(|(i, addr)| {
+        let v6 = POD6_IPS.iter().enumerate().flat_map(|(i, addr)| {
             [
-                format!("serve {addr}:8080 pod{}", i + 1),
-                format!("serve-udp {addr}:5353 pod{}", i + 1),
+                format!("serve [{addr}]:8080 pod{}", i + 1),
+                format!("serve-udp [{addr}]:5353 pod{}", i + 1),
             ]
         });
+        let servers = POD_IPS
+            .iter()
+            .enumerate()
+            .flat_map(|(i, addr)| {
+                [
+                    format!("serve {addr}:8080 pod{}", i + 1),
+                    format!("serve-udp {addr}:5353 pod{}", i + 1),
+                ]
+            })
+            .chain(v6);
         for action in servers {
             let addr = action.clone();
             let mut child = spawn_in_netns(&p, &action, Stdio::null());
@@ -392,4 +434,65 @@ fn nodeport_snat_returns_through_the_node() {
 #[test]
 fn xdp_snat_returns_through_the_node() {
     snat_returns_through_the_node(NorthSouthMode::Xdp, "snat-xdp");
+}
+
+/// IPv6 north-south: DNAT of an IPv6 VIP to IPv6 pods (TCP and UDP),
+/// replies from the VIP, the pods see the client; tc or XDP ingress.
+fn north_south_ipv6(mode: NorthSouthMode, name: &str) {
+    let Some((env, topo, mut agent)) = setup(name, true) else {
+        return;
+    };
+    let vip: SocketAddr = "[fd14:100::1]:80".parse().expect("vip");
+    let udp_vip: SocketAddr = "[fd14:100::1]:53".parse().expect("vip");
+    let pods: Vec<SocketAddr> = POD6_IPS
+        .iter()
+        .map(|a| SocketAddr::new(a.parse().expect("pod"), 8080))
+        .collect();
+    let udp_pods: Vec<SocketAddr> = pods.iter().map(|p| SocketAddr::new(p.ip(), 5353)).collect();
+    let mut tcp = frontend(vip, L4Protocol::Tcp, &pods);
+    tcp.kind = FrontendKind::LoadBalancer;
+    tcp.lb = LbAlgorithm::Maglev;
+    let mut udp = frontend(udp_vip, L4Protocol::Udp, &udp_pods);
+    udp.kind = FrontendKind::LoadBalancer;
+    agent.sync(&[tcp, udp]).expect("sync");
+    let Some(mut np) = attach(&env, &topo, None, mode) else {
+        return;
+    };
+    let mut events = np.take_events().expect("event reader");
+
+    let hits = tcp_from_client(&topo, vip, 30, "fd14::2");
+    assert_eq!(hits.len(), 2, "both IPv6 pods: {hits:?}");
+    let records = events.drain(100);
+    assert_eq!(records.len(), 30);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.service == vip && r.backend.is_some_and(|b| pods.contains(&b))),
+        "{records:?}"
+    );
+
+    let lines = common::collect(spawn_in_netns(
+        &topo.client,
+        &format!("udp {udp_vip} 5"),
+        Stdio::null(),
+    ));
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert!(
+            f[1].starts_with("pod1:ping") || f[1].starts_with("pod2:ping"),
+            "{l}"
+        );
+        assert_eq!(f[2], udp_vip.to_string(), "reply from the VIP: {l}");
+    }
+}
+
+#[test]
+fn tc_north_south_ipv6() {
+    north_south_ipv6(NorthSouthMode::Tc, "ns6-tc");
+}
+
+#[test]
+fn xdp_north_south_ipv6() {
+    north_south_ipv6(NorthSouthMode::Xdp, "ns6-xdp");
 }

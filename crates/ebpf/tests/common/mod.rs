@@ -330,11 +330,7 @@ pub fn run_client(action: &str) {
         }
         "udp" => {
             let n: usize = parts[2].parse().expect("count");
-            let local = if vip.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::1]:0"
-            };
+            let local = if vip.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
             let socket = UdpSocket::bind(local).expect("bind client");
             socket.set_read_timeout(timeout).expect("timeout");
             for i in 0..n {

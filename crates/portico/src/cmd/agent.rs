@@ -1,7 +1,8 @@
 //! `portico agent --config DIR`: the eBPF service load balancer on its own
 //! (kube-proxy replacement): Services and EndpointSlices of a watched
 //! directory become socket-LB entries in the kernel, optionally with the
-//! north-south programs (`--north-south-interface`, tc or XDP) and, with
+//! north-south programs (`--north-south-interface`, tc or XDP, IPv4 and
+//! IPv6) and, with
 //! `--hubble-addr`, a Hubble observer API of its own fed by the programs'
 //! flow events (as every Cilium agent runs its own Hubble server).
 //!
