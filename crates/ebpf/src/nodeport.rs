@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use aya::maps::RingBuf;
 use aya::programs::{SchedClassifier, TcAttachType, Xdp, XdpMode};
-use aya::{Ebpf, EbpfLoader};
+use aya::{Ebpf, EbpfLoader, TestRun, TestRunOptions};
 
 use crate::error::{Error, Result};
 use crate::events::{EventReader, MAP_EVENTS};
@@ -61,8 +61,8 @@ pub enum XdpAttachMode {
 
 /// The north-south programs on one interface; dropping it detaches them.
 pub struct NodePort {
-    _ebpf: Ebpf,
-    _xdp: Option<Ebpf>,
+    ebpf: Ebpf,
+    xdp: Option<Ebpf>,
     interface: String,
     xdp_mode: Option<XdpAttachMode>,
     events: Option<EventReader>,
@@ -236,12 +236,54 @@ impl NodePort {
             "north-south load balancer attached"
         );
         Ok(NodePort {
-            _ebpf: ebpf,
-            _xdp: xdp,
+            ebpf,
+            xdp,
             interface: interface.to_string(),
             xdp_mode,
             events: Some(events),
         })
+    }
+
+    /// Runs the ingress program (XDP, or tc) once over one Ethernet frame
+    /// with `BPF_PROG_TEST_RUN`, with the live maps: its return code and the
+    /// frame as the program left it. For checking the rewrite (checksums
+    /// included) without a network.
+    pub fn test_run_ingress(&self, frame: &[u8]) -> Result<(u32, Vec<u8>)> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..TestRunOptions::default()
+        };
+        let result = match &self.xdp {
+            Some(xdp) => {
+                let program: &Xdp = xdp
+                    .program(XDP_PROGRAM)
+                    .ok_or(Error::MissingProgram {
+                        program: XDP_PROGRAM,
+                    })?
+                    .try_into()
+                    .map_err(program_error(XDP_PROGRAM, "type-check"))?;
+                program
+                    .test_run(opts)
+                    .map_err(program_error(XDP_PROGRAM, "test-run"))?
+            }
+            None => {
+                let program: &SchedClassifier = self
+                    .ebpf
+                    .program(INGRESS_PROGRAM)
+                    .ok_or(Error::MissingProgram {
+                        program: INGRESS_PROGRAM,
+                    })?
+                    .try_into()
+                    .map_err(program_error(INGRESS_PROGRAM, "type-check"))?;
+                program
+                    .test_run(opts)
+                    .map_err(program_error(INGRESS_PROGRAM, "test-run"))?
+            }
+        };
+        out.truncate(usize::try_from(result.data_size_out).unwrap_or(0));
+        Ok((result.return_value, out))
     }
 
     /// How the XDP program runs (`None` in tc mode).

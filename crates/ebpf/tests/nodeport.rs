@@ -496,3 +496,162 @@ fn tc_north_south_ipv6() {
 fn xdp_north_south_ipv6() {
     north_south_ipv6(NorthSouthMode::Xdp, "ns6-xdp");
 }
+
+/// One's complement sum of `bytes` (big-endian 16-bit words), folded.
+fn ones_sum(mut acc: u32, bytes: &[u8]) -> u32 {
+    for pair in bytes.chunks(2) {
+        let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+        acc += u32::from(word);
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc
+}
+
+fn checksum(acc: u32, bytes: &[u8]) -> u16 {
+    !(ones_sum(acc, bytes) as u16)
+}
+
+/// The transport pseudo-header sum of an IPv4 or IPv6 packet.
+fn pseudo_sum(src: &[u8], dst: &[u8], proto: u8, len: usize) -> u32 {
+    let mut acc = ones_sum(ones_sum(0, src), dst);
+    acc = ones_sum(acc, &[0, proto]);
+    ones_sum(acc, &(len as u32).to_be_bytes())
+}
+
+/// An Ethernet frame from `client` to `vip` carrying a TCP SYN (or a UDP
+/// datagram) with a payload, every checksum complete.
+fn frame(client: SocketAddr, vip: SocketAddr, proto: u8) -> Vec<u8> {
+    let payload = b"checksum probe";
+    let mut l4 = Vec::new();
+    l4.extend_from_slice(&client.port().to_be_bytes());
+    l4.extend_from_slice(&vip.port().to_be_bytes());
+    if proto == 6 {
+        l4.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    } else {
+        l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        l4.extend_from_slice(&[0, 0]);
+    }
+    l4.extend_from_slice(payload);
+    let (src, dst, ethertype) = match (client.ip(), vip.ip()) {
+        (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => {
+            (s.octets().to_vec(), d.octets().to_vec(), 0x0800u16)
+        }
+        (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) => {
+            (s.octets().to_vec(), d.octets().to_vec(), 0x86dd)
+        }
+        _ => panic!("one family"),
+    };
+    let csum_at = if proto == 6 { 16 } else { 6 };
+    let c = checksum(pseudo_sum(&src, &dst, proto, l4.len()), &l4);
+    l4[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    if ethertype == 0x0800 {
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        let c = checksum(0, &ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&ip);
+    } else {
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[proto, 64]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&dst);
+    }
+    f.extend_from_slice(&l4);
+    f
+}
+
+/// Destination and whether the IP and L4 checksums of `f` verify.
+fn inspect(f: &[u8], proto: u8) -> (SocketAddr, bool, bool) {
+    let v4 = u16::from_be_bytes([f[12], f[13]]) == 0x0800;
+    let (ip_ok, src, dst, l4) = if v4 {
+        let ip = &f[14..34];
+        (
+            ones_sum(0, ip) == 0xffff,
+            &ip[12..16],
+            &ip[16..20],
+            &f[34..],
+        )
+    } else {
+        let ip = &f[14..54];
+        (true, &ip[8..24], &ip[24..40], &f[54..])
+    };
+    let l4_ok = ones_sum(pseudo_sum(src, dst, proto, l4.len()), l4) == 0xffff;
+    let ip: std::net::IpAddr = if v4 {
+        <[u8; 4]>::try_from(dst).expect("v4").into()
+    } else {
+        <[u8; 16]>::try_from(dst).expect("v6").into()
+    };
+    (
+        SocketAddr::new(ip, u16::from_be_bytes([l4[2], l4[3]])),
+        ip_ok,
+        l4_ok,
+    )
+}
+
+/// The DNAT rewrite leaves valid IP and TCP/UDP checksums, IPv4 and IPv6,
+/// in tc and in XDP (run over crafted frames: between veth peers the
+/// kernel never verifies checksums, so traffic alone would not tell).
+fn rewrites_keep_checksums_valid(mode: NorthSouthMode, name: &str) {
+    let Some((env, topo, mut agent)) = setup(name, true) else {
+        return;
+    };
+    let cases: Vec<(SocketAddr, SocketAddr, L4Protocol, u8)> = vec![
+        ("10.214.100.4:80", "10.214.1.2:8080", L4Protocol::Tcp, 6),
+        ("10.214.100.4:53", "10.214.1.2:5353", L4Protocol::Udp, 17),
+        ("[fd14:100::4]:80", "[fd14:1::2]:8080", L4Protocol::Tcp, 6),
+        ("[fd14:100::4]:53", "[fd14:1::2]:5353", L4Protocol::Udp, 17),
+    ]
+    .into_iter()
+    .map(|(v, b, p, n)| (v.parse().expect("vip"), b.parse().expect("backend"), p, n))
+    .collect();
+    let services: Vec<_> = cases
+        .iter()
+        .map(|(vip, backend, proto, _)| frontend(*vip, *proto, &[*backend]))
+        .collect();
+    agent.sync(&services).expect("sync");
+    let Some(np) = attach(&env, &topo, None, mode) else {
+        return;
+    };
+    let pass = match mode {
+        NorthSouthMode::Tc => 0,  // TC_ACT_OK
+        NorthSouthMode::Xdp => 2, // XDP_PASS
+    };
+    for (vip, backend, _, proto) in cases {
+        let client = SocketAddr::new(
+            if vip.is_ipv4() {
+                "10.214.0.2".parse().expect("client")
+            } else {
+                "fd14::2".parse().expect("client")
+            },
+            40123,
+        );
+        let input = frame(client, vip, proto);
+        assert_eq!(inspect(&input, proto), (vip, true, true), "probe is valid");
+        let (rc, out) = np.test_run_ingress(&input).expect("test run");
+        assert_eq!(rc, pass, "{vip}");
+        assert_eq!(out.len(), input.len());
+        assert_eq!(
+            inspect(&out, proto),
+            (backend, true, true),
+            "{mode:?} {vip}"
+        );
+    }
+}
+
+#[test]
+fn tc_rewrites_keep_checksums_valid() {
+    rewrites_keep_checksums_valid(NorthSouthMode::Tc, "csum-tc");
+}
+
+#[test]
+fn xdp_rewrites_keep_checksums_valid() {
+    rewrites_keep_checksums_valid(NorthSouthMode::Xdp, "csum-xdp");
+}

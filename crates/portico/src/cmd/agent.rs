@@ -2,9 +2,9 @@
 //! (kube-proxy replacement): Services and EndpointSlices of a watched
 //! directory become socket-LB entries in the kernel, optionally with the
 //! north-south programs (`--north-south-interface`, tc or XDP, IPv4 and
-//! IPv6) and, with
-//! `--hubble-addr`, a Hubble observer API of its own fed by the programs'
-//! flow events (as every Cilium agent runs its own Hubble server).
+//! IPv6) and, with `--hubble-addr`, a Hubble observer API of its own fed by
+//! the programs' flow events (as every Cilium agent runs its own Hubble
+//! server).
 //!
 //! [`KubeProxyReplacementArgs`] and [`ServiceLoadBalancer`] are the same
 //! thing for `portico run --kube-proxy-replacement`: flatten the args, start
