@@ -4,14 +4,41 @@ use std::sync::Arc;
 
 use portico_observe::collector::{FnCollector, Sample, SampleKind};
 use portico_proxy::Metrics;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::registry::Registry;
 
 /// Registers the proxy's counters (read at scrape time) as `portico_proxy_*`.
 pub fn register(registry: &mut Registry, metrics: Arc<Metrics>) {
+    let rejected = ProxyProtocolRejected(Arc::clone(&metrics));
     let collector = FnCollector::new(move || samples(&metrics));
-    registry
-        .sub_registry_with_prefix(portico_observe::metrics::PREFIX)
-        .register_collector(Box::new(collector));
+    let sub = registry.sub_registry_with_prefix(portico_observe::metrics::PREFIX);
+    sub.register_collector(Box::new(collector));
+    sub.register_collector(Box::new(rejected));
+}
+
+/// `portico_proxy_protocol_rejected_total{cause}`: connections closed on
+/// PROXY-protocol listeners (missing, malformed, truncated, oversized
+/// header, or none before the deadline).
+#[derive(Debug)]
+struct ProxyProtocolRejected(Arc<Metrics>);
+
+impl Collector for ProxyProtocolRejected {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let counts = self.0.proxy_protocol_rejected.snapshot();
+        let mut family = encoder.encode_descriptor(
+            "proxy_protocol_rejected",
+            "Connections closed on PROXY-protocol listeners, by cause",
+            None,
+            MetricType::Counter,
+        )?;
+        for (cause, n) in counts.iter() {
+            ConstCounter::new(n).encode(family.encode_family(&[("cause", cause)])?)?;
+        }
+        Ok(())
+    }
 }
 
 fn samples(metrics: &Metrics) -> Vec<Sample> {
@@ -115,4 +142,21 @@ fn samples(metrics: &Metrics) -> Vec<Sample> {
             s.responses_5xx,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_protocol_rejections_are_labelled_by_cause() {
+        let mut registry = Registry::default();
+        register(&mut registry, Arc::new(Metrics::default()));
+        let text = portico_observe::metrics::encode(&registry);
+        for cause in ["missing", "malformed", "truncated", "oversized", "timeout"] {
+            let line = format!("portico_proxy_protocol_rejected_total{{cause=\"{cause}\"}} 0");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(text.contains("portico_proxy_requests_total 0"), "{text}");
+    }
 }

@@ -3,8 +3,15 @@
 //! records), rejected and counted when missing or malformed, and written to
 //! backends whose cluster asks for it.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 
 use portico_ir::*;
 use portico_observe::flow::{FlowRing, RingConfig};
@@ -36,7 +43,15 @@ fn with_proxy_protocol(mut b: Bind) -> Bind {
 
 /// One HTTP/1.1 request over `io` (`Connection: close`); the response body.
 async fn raw_get(io: &mut (impl AsyncRead + AsyncWrite + Unpin), host: &str) -> String {
-    let req = format!("GET /pp HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    raw_request(io, host, "/pp").await
+}
+
+async fn raw_request(
+    io: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    host: &str,
+    path: &str,
+) -> String {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     io.write_all(req.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     tokio::time::timeout(DEADLINE, io.read_to_end(&mut out))
@@ -374,5 +389,96 @@ async fn tls_passthrough_bind_routes_by_sni_after_the_header() {
             client().source.to_string(),
             "{version:?}: the backend saw the ClientHello behind a header naming the client"
         );
+    }
+}
+
+/// A backend that reads a v2 header byte-exact, then serves HTTP/1.1 and
+/// h2c (HTTPS with `tls`), answering every request with the source address
+/// the header carried.
+async fn v2_http_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
+    let l = TcpListener::bind(any_port()).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let mut header = vec![0u8; 16];
+                if s.read_exact(&mut header).await.is_err() {
+                    return;
+                }
+                let len = usize::from(u16::from_be_bytes([header[14], header[15]]));
+                header.resize(16 + len, 0);
+                if s.read_exact(&mut header[16..]).await.is_err() {
+                    return;
+                }
+                let Ok(Parsed::Complete { header, .. }) = parse(&header) else {
+                    return;
+                };
+                let source = header
+                    .addresses
+                    .map_or("local".to_string(), |a| a.source.to_string());
+                let svc = service_fn(move |_req| {
+                    let body = Bytes::from(source.clone());
+                    async move { Ok::<_, Infallible>(http::Response::new(Full::new(body))) }
+                });
+                let builder = auto::Builder::new(TokioExecutor::new());
+                match tls {
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+                    }
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(s).await {
+                            let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
+    let h2c = v2_http_backend(None).await;
+    let ck = rcgen::generate_simple_self_signed(vec!["backend.example.com".to_string()]).unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .unwrap();
+    let tls = v2_http_backend(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))).await;
+
+    let mut h2 = sending("h2", h2c, ProxyProtocolVersion::V2);
+    h2.protocol = AppProtocol::H2c;
+    let mut t = sending("tls", tls, ProxyProtocolVersion::V2);
+    t.tls = Some(BackendTls {
+        hostname: "backend.example.com".into(),
+        ca_pem: Some(ck.cert.pem()),
+        system_roots: false,
+        subject_alt_names: vec![],
+        client_certificate: None,
+    });
+    let mut ir = (*simple(
+        vec![
+            route(prefix("/h2"), vec![backend("h2", 1)]),
+            route(prefix("/tls"), vec![backend("tls", 1)]),
+        ],
+        vec![h2, t],
+    ))
+    .clone();
+    ir.binds[0].proxy_protocol = true;
+    let gw = Gateway::start(Arc::new(ir)).await;
+    for path in ["/h2", "/tls", "/h2", "/tls"] {
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(&encode(ProxyProtocolVersion::V1, Some(client())))
+            .await
+            .unwrap();
+        let body = raw_request(&mut s, "x", path).await;
+        assert_eq!(body, client().source.to_string(), "{path}");
     }
 }
