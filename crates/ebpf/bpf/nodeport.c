@@ -119,7 +119,7 @@ static __always_inline int ingress6(struct __sk_buff *skb)
 	if (parse6((void *)(long)skb->data, (void *)(long)skb->data_end, &p))
 		return TC_ACT_OK;
 	ct6_key_of(&p, &ct);
-	verdict = select_backend6(&ct, LB_HOOK_TC_INGRESS, &be);
+	verdict = select_backend6(skb, skb->ifindex, &ct, LB_HOOK_TC_INGRESS, &be);
 	if (verdict == NP_PASS)
 		return TC_ACT_OK;
 	if (verdict == NP_DROP || !be)
@@ -161,7 +161,7 @@ static __always_inline int ingress4(struct __sk_buff *skb)
 	if (parse((void *)(long)skb->data, (void *)(long)skb->data_end, &p))
 		return TC_ACT_OK;
 	ct_key(&p, &ct);
-	verdict = select_backend(&ct, LB_HOOK_TC_INGRESS, &be);
+	verdict = select_backend(skb, skb->ifindex, &ct, LB_HOOK_TC_INGRESS, &be);
 	if (verdict == NP_PASS)
 		return TC_ACT_OK;
 	if (verdict == NP_DROP || !be)

@@ -147,17 +147,38 @@ static __always_inline void emit(const struct ct4_key *ct, __u8 hook, __u16 rev_
 	bpf_ringbuf_output(&portico_lb_events, &ev, sizeof(ev), 0);
 }
 
+/* Whether the kernel would deliver (not forward) a packet to `daddr`: the
+ * destination is one of this node's addresses. NodePort frontends (the
+ * unspecified address in the services map) match only such packets, so
+ * traffic the node merely routes is left alone. Needs forwarding on (as
+ * north-south does anyway); otherwise the lookup answers FWD_DISABLED. */
+static __always_inline int local_dest4(void *ctx, __u32 ifindex, const struct ct4_key *ct)
+{
+	struct bpf_fib_lookup fib = {
+		.family = 2, /* AF_INET */
+		.l4_protocol = ct->proto,
+		.sport = ct->sport,
+		.dport = ct->dport,
+		.ifindex = ifindex,
+		.ipv4_src = ct->saddr,
+		.ipv4_dst = ct->daddr,
+	};
+
+	return bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_NOT_FWDED;
+}
+
 #define NP_PASS 0    /* not a service frontend: leave the packet alone */
 #define NP_DROP 1    /* a frontend without a usable backend */
 #define NP_FORWARD 2 /* DNAT to *be */
 
 /* The backend of the flow `ct`: its conntrack entry while that backend
- * exists (also while it is terminating), else a new choice: Maglev over the
+ * exists (also while it is terminating), else a new choice for the frontend
+ * (the destination, or a NodePort on a local destination): Maglev over the
  * 5-tuple, or a uniformly random slot (slots repeat each backend by its
  * weight; terminating backends hold none). A new flow gets a conntrack
  * entry, a reverse entry for its replies and one trace event. */
-static __always_inline int select_backend(const struct ct4_key *ct, __u8 hook,
-					  struct lb4_backend **out)
+static __always_inline int select_backend(void *ctx, __u32 ifindex, const struct ct4_key *ct,
+					  __u8 hook, struct lb4_backend **out)
 {
 	struct lb4_key skey = {};
 	struct ct4_entry *entry, fresh = {};
@@ -178,8 +199,13 @@ static __always_inline int select_backend(const struct ct4_key *ct, __u8 hook,
 		skey.dport = ct->dport;
 		skey.proto = ct->proto;
 		svc = bpf_map_lookup_elem(&portico_lb4_services, &skey);
-		if (!svc)
-			return NP_PASS;
+		if (!svc) {
+			/* A NodePort: any of the node's own addresses. */
+			skey.address = 0;
+			svc = bpf_map_lookup_elem(&portico_lb4_services, &skey);
+			if (!svc || !(svc->flags & LB_FLAG_NODEPORT) || !local_dest4(ctx, ifindex, ct))
+				return NP_PASS;
+		}
 		if (svc->count == 0) {
 			emit(ct, hook, svc->rev_nat_id, 0, NULL, LB_DROP_NO_BACKENDS);
 			return NP_DROP;
@@ -324,9 +350,24 @@ static __always_inline void emit6(const struct ct6_key *ct, __u8 hook, __u16 rev
 	bpf_ringbuf_output(&portico_lb_events, &ev, sizeof(ev), 0);
 }
 
+static __always_inline int local_dest6(void *ctx, __u32 ifindex, const struct ct6_key *ct)
+{
+	struct bpf_fib_lookup fib = {
+		.family = 10, /* AF_INET6 */
+		.l4_protocol = ct->proto,
+		.sport = ct->sport,
+		.dport = ct->dport,
+		.ifindex = ifindex,
+	};
+
+	__builtin_memcpy(fib.ipv6_src, ct->saddr, 16);
+	__builtin_memcpy(fib.ipv6_dst, ct->daddr, 16);
+	return bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_NOT_FWDED;
+}
+
 /* select_backend for IPv6 (same steps, the family's maps). */
-static __always_inline int select_backend6(const struct ct6_key *ct, __u8 hook,
-					   struct lb6_backend **out)
+static __always_inline int select_backend6(void *ctx, __u32 ifindex, const struct ct6_key *ct,
+					   __u8 hook, struct lb6_backend **out)
 {
 	struct lb6_key skey = {};
 	struct ct4_entry *entry, fresh = {};
@@ -346,8 +387,12 @@ static __always_inline int select_backend6(const struct ct6_key *ct, __u8 hook,
 		skey.dport = ct->dport;
 		skey.proto = ct->proto;
 		svc = bpf_map_lookup_elem(&portico_lb6_services, &skey);
-		if (!svc)
-			return NP_PASS;
+		if (!svc) {
+			__builtin_memset(skey.address, 0, 16);
+			svc = bpf_map_lookup_elem(&portico_lb6_services, &skey);
+			if (!svc || !(svc->flags & LB_FLAG_NODEPORT) || !local_dest6(ctx, ifindex, ct))
+				return NP_PASS;
+		}
 		if (svc->count == 0) {
 			emit6(ct, hook, svc->rev_nat_id, 0, NULL, LB_DROP_NO_BACKENDS);
 			return NP_DROP;

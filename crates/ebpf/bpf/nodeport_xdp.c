@@ -43,7 +43,7 @@ static __always_inline void csum_replace2(__u16 *csum, __be16 from, __be16 to)
 	*csum = ~csum_fold32(sum);
 }
 
-static __always_inline int xdp4(void *data, void *data_end)
+static __always_inline int xdp4(struct xdp_md *ctx, void *data, void *data_end)
 {
 	struct lb4_backend *be = NULL;
 	struct ct4_key ct = {};
@@ -54,7 +54,7 @@ static __always_inline int xdp4(void *data, void *data_end)
 	if (parse(data, data_end, &p))
 		return XDP_PASS;
 	ct_key(&p, &ct);
-	verdict = select_backend(&ct, LB_HOOK_XDP, &be);
+	verdict = select_backend(ctx, ctx->ingress_ifindex, &ct, LB_HOOK_XDP, &be);
 	if (verdict == NP_PASS)
 		return XDP_PASS;
 	if (verdict == NP_DROP || !be)
@@ -80,7 +80,7 @@ static __always_inline int xdp4(void *data, void *data_end)
 	return XDP_PASS;
 }
 
-static __always_inline int xdp6(void *data, void *data_end)
+static __always_inline int xdp6(struct xdp_md *ctx, void *data, void *data_end)
 {
 	struct lb6_backend *be = NULL;
 	struct ct6_key ct = {};
@@ -91,7 +91,7 @@ static __always_inline int xdp6(void *data, void *data_end)
 	if (parse6(data, data_end, &p))
 		return XDP_PASS;
 	ct6_key_of(&p, &ct);
-	verdict = select_backend6(&ct, LB_HOOK_XDP, &be);
+	verdict = select_backend6(ctx, ctx->ingress_ifindex, &ct, LB_HOOK_XDP, &be);
 	if (verdict == NP_PASS)
 		return XDP_PASS;
 	if (verdict == NP_DROP || !be)
@@ -122,6 +122,6 @@ int portico_nodeport_xdp(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 
 	if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_IPV6))
-		return xdp6(data, data_end);
-	return xdp4(data, data_end);
+		return xdp6(ctx, data, data_end);
+	return xdp4(ctx, data, data_end);
 }

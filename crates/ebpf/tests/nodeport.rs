@@ -146,6 +146,13 @@ impl Topology {
             "via",
             "fd14::1",
         ])?;
+        // The pod networks too: traffic the node only forwards.
+        for (family, net, via) in [
+            ("-4", "10.214.1.0/24", "10.214.0.1"),
+            ("-6", "fd14:1::/64", "fd14::1"),
+        ] {
+            ip(&["-n", &c, family, "route", "add", net, "via", via])?;
+        }
         if pod_default_route {
             ip(&["-n", &p, "route", "add", "default", "via", "10.214.1.1"])?;
             ip(&[
@@ -654,4 +661,53 @@ fn tc_rewrites_keep_checksums_valid() {
 #[test]
 fn xdp_rewrites_keep_checksums_valid() {
     rewrites_keep_checksums_valid(NorthSouthMode::Xdp, "csum-xdp");
+}
+
+/// A NodePort (the unspecified address in the IR and the maps) answers on
+/// the node's own addresses, IPv4 and IPv6, and leaves traffic the node
+/// only forwards alone (same port, a pod's address: refused by the pod).
+fn nodeport_on_the_node_addresses(mode: NorthSouthMode, name: &str) {
+    let Some((env, topo, mut agent)) = setup(name, true) else {
+        return;
+    };
+    let any4: SocketAddr = "0.0.0.0:30080".parse().expect("nodeport");
+    let any6: SocketAddr = "[::]:30080".parse().expect("nodeport");
+    let pod6: SocketAddr = "[fd14:1::2]:8080".parse().expect("pod");
+    let mut v4 = frontend(any4, L4Protocol::Tcp, &[pod(0), pod(1)]);
+    v4.kind = FrontendKind::NodePort;
+    let mut v6 = frontend(any6, L4Protocol::Tcp, &[pod6]);
+    v6.kind = FrontendKind::NodePort;
+    agent.sync(&[v4, v6]).expect("sync");
+    let Some(_np) = attach(&env, &topo, None, mode) else {
+        return;
+    };
+    let node4: SocketAddr = "10.214.0.1:30080".parse().expect("node");
+    let hits = tcp_from_client(&topo, node4, 20, "10.214.0.2");
+    assert_eq!(hits.values().sum::<usize>(), 20, "{hits:?}");
+    let node6: SocketAddr = "[fd14::1]:30080".parse().expect("node");
+    let hits = tcp_from_client(&topo, node6, 5, "fd14::2");
+    assert_eq!(hits.get("pod1"), Some(&5), "{hits:?}");
+
+    for forwarded in ["10.214.1.2:30080", "[fd14:1::2]:30080"] {
+        let lines = common::collect(spawn_in_netns(
+            &topo.client,
+            &format!("tcp {forwarded} 1"),
+            Stdio::null(),
+        ));
+        assert_eq!(
+            lines,
+            vec!["err ConnectionRefused".to_string()],
+            "{forwarded}"
+        );
+    }
+}
+
+#[test]
+fn tc_nodeport_on_the_node_addresses() {
+    nodeport_on_the_node_addresses(NorthSouthMode::Tc, "np-tc");
+}
+
+#[test]
+fn xdp_nodeport_on_the_node_addresses() {
+    nodeport_on_the_node_addresses(NorthSouthMode::Xdp, "np-xdp");
 }
