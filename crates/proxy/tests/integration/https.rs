@@ -205,7 +205,7 @@ async fn broken_certificate_fails_only_its_listener() {
     assert_eq!(status, StatusCode::OK);
 }
 
-fn backend_server_config(names: &[&str]) -> (Arc<rustls::ServerConfig>, String) {
+pub fn backend_server_config(names: &[&str]) -> (Arc<rustls::ServerConfig>, String) {
     let ck =
         rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .unwrap();

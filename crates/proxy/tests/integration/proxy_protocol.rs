@@ -287,14 +287,11 @@ async fn http_upstreams_get_the_client_address_in_a_header() {
     for path in ["/v1", "/v2"] {
         let mut s = TcpStream::connect(gw.addr()).await.unwrap();
         let me = s.local_addr().unwrap();
-        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut out = String::new();
-        tokio::time::timeout(DEADLINE, s.read_to_string(&mut out))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(out.ends_with(&me.to_string()), "{path}: {out}");
+        assert_eq!(
+            raw_request(&mut s, "x", path).await,
+            me.to_string(),
+            "{path}"
+        );
     }
     // Behind a load balancer: the address from its header goes upstream.
     let mut ir = (*simple(routes, clusters)).clone();
@@ -441,24 +438,15 @@ async fn v2_http_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
 #[tokio::test]
 async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
     let h2c = v2_http_backend(None).await;
-    let ck = rcgen::generate_simple_self_signed(vec!["backend.example.com".to_string()]).unwrap();
-    let key = rustls_pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![ck.cert.der().clone()], key)
-    .unwrap();
-    let tls = v2_http_backend(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))).await;
+    let (server, ca_pem) = crate::https::backend_server_config(&["backend.example.com"]);
+    let tls = v2_http_backend(Some(tokio_rustls::TlsAcceptor::from(server))).await;
 
     let mut h2 = sending("h2", h2c, ProxyProtocolVersion::V2);
     h2.protocol = AppProtocol::H2c;
     let mut t = sending("tls", tls, ProxyProtocolVersion::V2);
     t.tls = Some(BackendTls {
         hostname: "backend.example.com".into(),
-        ca_pem: Some(ck.cert.pem()),
+        ca_pem: Some(ca_pem),
         system_roots: false,
         subject_alt_names: vec![],
         client_certificate: None,
