@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -391,14 +392,19 @@ async fn tls_passthrough_bind_routes_by_sni_after_the_header() {
 
 /// A backend that reads a v2 header byte-exact, then serves HTTP/1.1 and
 /// h2c (HTTPS with `tls`), answering every request with the source address
-/// the header carried.
-async fn v2_http_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
+/// the header carried. The counter holds its open connections.
+async fn v2_http_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> (SocketAddr, Arc<AtomicUsize>) {
     let l = TcpListener::bind(any_port()).await.unwrap();
     let addr = l.local_addr().unwrap();
+    let open = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&open);
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             let tls = tls.clone();
+            count.fetch_add(1, Ordering::SeqCst);
+            let _open = OpenGuard(Arc::clone(&count));
             tokio::spawn(async move {
+                let _open = _open;
                 let mut header = vec![0u8; 16];
                 if s.read_exact(&mut header).await.is_err() {
                     return;
@@ -414,14 +420,25 @@ async fn v2_http_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
                 let source = header
                     .addresses
                     .map_or("local".to_string(), |a| a.source.to_string());
-                let svc = service_fn(move |_req| {
+                let svc = service_fn(move |req| {
+                    let resp = if req.headers().contains_key("upgrade") {
+                        upgrade_and_echo(req)
+                    } else {
+                        http::Response::new(Full::new(Bytes::new()))
+                    };
+                    let (mut parts, _) = resp.into_parts();
+                    parts.headers.insert("x-source", source.parse().unwrap());
                     let body = Bytes::from(source.clone());
-                    async move { Ok::<_, Infallible>(http::Response::new(Full::new(body))) }
+                    async move {
+                        Ok::<_, Infallible>(http::Response::from_parts(parts, Full::new(body)))
+                    }
                 });
                 let builder = auto::Builder::new(TokioExecutor::new());
                 match tls {
                     None => {
-                        let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(s), svc)
+                            .await;
                     }
                     Some(acceptor) => {
                         if let Ok(s) = acceptor.accept(s).await {
@@ -432,14 +449,86 @@ async fn v2_http_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, open)
+}
+
+/// Answers 101 and echoes the bytes of the upgraded connection.
+fn upgrade_and_echo(mut req: http::Request<hyper::body::Incoming>) -> http::Response<Full<Bytes>> {
+    let on = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on.await {
+            let mut io = TokioIo::new(upgraded);
+            let mut buf = [0u8; 64];
+            while let Ok(n) = io.read(&mut buf).await {
+                if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    http::Response::builder()
+        .status(101)
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn websocket_upgrades_work_on_connections_with_a_header() {
+    let (ws, _) = v2_http_backend(None).await;
+    let mut ir = (*simple(
+        vec![route(prefix("/"), vec![backend("ws", 1)])],
+        vec![sending("ws", ws, ProxyProtocolVersion::V2)],
+    ))
+    .clone();
+    ir.binds[0].proxy_protocol = true;
+    let gw = Gateway::start(Arc::new(ir)).await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(&encode(ProxyProtocolVersion::V2, Some(client())))
+        .await
+        .unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(DEADLINE, s.read(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "response head: {}", String::from_utf8_lossy(&head));
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("x-source: 203.0.113.7:41234"), "{head}");
+    s.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    tokio::time::timeout(DEADLINE, s.read_exact(&mut echoed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echoed, b"ping");
+}
+
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[tokio::test]
 async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
-    let h2c = v2_http_backend(None).await;
+    let (h2c, h2c_open) = v2_http_backend(None).await;
     let (server, ca_pem) = crate::https::backend_server_config(&["backend.example.com"]);
-    let tls = v2_http_backend(Some(tokio_rustls::TlsAcceptor::from(server))).await;
+    let (tls, tls_open) = v2_http_backend(Some(tokio_rustls::TlsAcceptor::from(server))).await;
 
     let mut h2 = sending("h2", h2c, ProxyProtocolVersion::V2);
     h2.protocol = AppProtocol::H2c;
@@ -469,4 +558,9 @@ async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
         let body = raw_request(&mut s, "x", path).await;
         assert_eq!(body, client().source.to_string(), "{path}");
     }
+    // A connection that names one client is not kept for another.
+    eventually("upstream connections closed", || {
+        h2c_open.load(Ordering::SeqCst) == 0 && tls_open.load(Ordering::SeqCst) == 0
+    })
+    .await;
 }
