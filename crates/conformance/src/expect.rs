@@ -76,7 +76,14 @@ pub struct Expect {
     pub backend_set_response_headers: Vec<(String, String)>,
     /// Default 200.
     pub status: u16,
+    /// Any of these statuses passes (upstream `StatusCodes`); when set,
+    /// `status` is ignored.
+    pub statuses: Vec<u16>,
     pub response_headers: Vec<(String, String)>,
+    /// Response headers whose value must be one of the listed ones,
+    /// compared without whitespace (upstream `ValidHeaderValues` with
+    /// `IgnoreWhitespace`).
+    pub valid_response_headers: Vec<(String, Vec<String>)>,
     pub absent_response_headers: Vec<String>,
     /// Pod name prefix (the Deployment) that must answer.
     pub backend: String,
@@ -144,6 +151,21 @@ impl Expect {
     pub fn response_header(mut self, name: &str, value: &str) -> Expect {
         self.response_headers
             .push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Passes with any of `statuses`.
+    pub fn statuses(mut self, statuses: &[u16]) -> Expect {
+        self.statuses = statuses.to_vec();
+        self
+    }
+
+    /// The response header must be one of `values` (whitespace ignored).
+    pub fn response_header_one_of(mut self, name: &str, values: &[&str]) -> Expect {
+        self.valid_response_headers.push((
+            name.to_string(),
+            values.iter().map(|v| v.to_string()).collect(),
+        ));
         self
     }
 
@@ -269,14 +291,14 @@ pub fn host_for(gw_addr: &str) -> String {
 
 /// Compares one captured response with an expectation.
 pub fn compare(gw_addr: &str, expect: &Expect, got: &Captured) -> Result<(), String> {
-    let want_status = if expect.status == 0 {
-        200
-    } else {
-        expect.status
+    let want_statuses = match (expect.statuses.is_empty(), expect.status) {
+        (false, _) => expect.statuses.clone(),
+        (true, 0) => vec![200],
+        (true, s) => vec![s],
     };
-    if got.status != want_status {
+    if !want_statuses.contains(&got.status) {
         return Err(format!(
-            "expected status {want_status}, got {} ({})",
+            "expected status {want_statuses:?}, got {} ({})",
             got.status,
             String::from_utf8_lossy(&got.body)
                 .chars()
@@ -284,9 +306,11 @@ pub fn compare(gw_addr: &str, expect: &Expect, got: &Captured) -> Result<(), Str
                 .collect::<String>()
         ));
     }
+    if (200..300).contains(&got.status) {
+        compare_response_headers(expect, got)?;
+    }
     if got.status == 200 {
-        let echo: Value =
-            serde_json::from_slice(&got.body).map_err(|e| format!("echo body is not JSON: {e}"))?;
+        let echo = echoed_request(expect, got)?;
         let seen = |field: &str| {
             echo.get(field)
                 .and_then(Value::as_str)
@@ -364,23 +388,6 @@ pub fn compare(gw_addr: &str, expect: &Expect, got: &Captured) -> Result<(), Str
                 return Err(format!("request header {name} must be absent, got {v:?}"));
             }
         }
-        for (name, value) in &expect.response_headers {
-            match got.headers.get(&name.to_ascii_lowercase()) {
-                None => return Err(format!("expected response header {name}")),
-                Some(v) if v.join(",") != *value => {
-                    return Err(format!(
-                        "expected response header {name}: {value}, got {}",
-                        v.join(",")
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        for name in &expect.absent_response_headers {
-            if let Some(v) = got.headers.get(&name.to_ascii_lowercase()) {
-                return Err(format!("response header {name} must be absent, got {v:?}"));
-            }
-        }
         if !seen("pod").starts_with(&expect.backend) {
             return Err(format!(
                 "expected pod name to start with {}, got {}",
@@ -443,6 +450,66 @@ pub fn compare(gw_addr: &str, expect: &Expect, got: &Captured) -> Result<(), Str
         }
     }
     let _ = gw_addr;
+    Ok(())
+}
+
+/// The request the echo backend reports in a JSON body. A response that is
+/// not `application/json` (the gateway answered itself, e.g. a CORS
+/// preflight) counts as the request made, with every other field empty, as
+/// the upstream round tripper assumes.
+fn echoed_request(expect: &Expect, got: &Captured) -> Result<Value, String> {
+    let json = got
+        .headers
+        .get("content-type")
+        .and_then(|v| v.first())
+        .is_some_and(|ct| ct == "application/json");
+    if json {
+        return serde_json::from_slice(&got.body)
+            .map_err(|e| format!("echo body is not JSON: {e}"));
+    }
+    let method = if expect.request.method.is_empty() {
+        "GET"
+    } else {
+        expect.request.method.as_str()
+    };
+    // An empty expected path means "/" in [`compare`]: the empty path the
+    // upstream helper captures here.
+    Ok(serde_json::json!({ "method": method, "path": "/" }))
+}
+
+/// Present, one-of and absent response headers.
+fn compare_response_headers(expect: &Expect, got: &Captured) -> Result<(), String> {
+    for (name, value) in &expect.response_headers {
+        match got.headers.get(&name.to_ascii_lowercase()) {
+            None => return Err(format!("expected response header {name}")),
+            Some(v) if v.join(",") != *value => {
+                return Err(format!(
+                    "expected response header {name}: {value}, got {}",
+                    v.join(",")
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    for (name, values) in &expect.valid_response_headers {
+        let Some(got_value) = got.headers.get(&name.to_ascii_lowercase()) else {
+            return Err(format!(
+                "expected response header {name} (one of {values:?})"
+            ));
+        };
+        let got_value = squash(&got_value.join(","));
+        if !values.iter().any(|v| squash(v) == got_value) {
+            return Err(format!(
+                "response header {name}: {got_value}, expected one of {values:?}"
+            ));
+        }
+    }
+    for name in &expect.absent_response_headers {
+        if let Some(v) = got.headers.get(&name.to_ascii_lowercase()) {
+            return Err(format!("response header {name} must be absent, got {v:?}"));
+        }
+    }
     Ok(())
 }
 
@@ -611,4 +678,92 @@ pub async fn expect_mirrored(
             want.describe()
         )))
     }
+}
+
+/// Upstream percentage-mirror check: `want` must pass; then, in up to five
+/// rounds of 500 requests (10 at a time, each of which must pass), the
+/// Deployment `mirror` in `namespace` must log the mirrored path for
+/// `percent`% of them within ±5% (relative) of that share.
+pub async fn expect_mirror_share(
+    env: &Env,
+    gw_addr: &str,
+    want: &Expect,
+    (mirror, namespace): (&str, &str),
+    percent: u32,
+) -> Result<(), Failure> {
+    use futures::StreamExt as _;
+    use tokio::sync::broadcast::error::TryRecvError;
+    const TOTAL: usize = 500;
+    const ROUNDS: usize = 5;
+    expect(env, gw_addr, want).await?;
+    let extra = vec![("X-Echo-Set-Header".to_string(), String::new())];
+    let path = want
+        .request
+        .path
+        .split('?')
+        .next()
+        .unwrap_or("/")
+        .to_string();
+    let expected = TOTAL as f64 * f64::from(percent) / 100.0;
+    let (low, high) = (expected * 0.95, expected * 1.05);
+    let mut last = String::new();
+    for _ in 0..ROUNDS {
+        let mut records = env.echo_records()?;
+        let failures: Vec<String> = futures::stream::iter(0..TOTAL)
+            .map(|_| {
+                let extra = extra.clone();
+                async move {
+                    round_trip(gw_addr, &want.request, &extra)
+                        .await
+                        .and_then(|got| compare(gw_addr, want, &got))
+                        .err()
+                }
+            })
+            .buffer_unordered(10)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await;
+        if let Some(first) = failures.first() {
+            return Err(Failure(format!(
+                "{}: {} of {TOTAL} requests failed, e.g. {first}",
+                want.describe(),
+                failures.len()
+            )));
+        }
+        // Mirrors are fire-and-forget: count until nothing new arrives for
+        // half a second.
+        let mut mirrored = 0usize;
+        let mut quiet_since = tokio::time::Instant::now();
+        let deadline = quiet_since + Duration::from_secs(10);
+        loop {
+            match records.try_recv() {
+                Ok(record) => {
+                    quiet_since = tokio::time::Instant::now();
+                    if record.request_uri.split('?').next() == Some(path.as_str())
+                        && record.identity.pod.starts_with(&format!("{mirror}-"))
+                        && record.identity.namespace == namespace
+                    {
+                        mirrored += 1;
+                    }
+                }
+                Err(TryRecvError::Lagged(n)) => {
+                    return Err(Failure(format!("echo log lagged by {n} records")));
+                }
+                Err(TryRecvError::Empty) => {
+                    let now = tokio::time::Instant::now();
+                    if now - quiet_since > Duration::from_millis(500) || now > deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(TryRecvError::Closed) => break,
+            }
+        }
+        let got = mirrored as f64;
+        if (low..=high).contains(&got) {
+            return Ok(());
+        }
+        last = format!("{mirror} saw {mirrored} of {TOTAL} requests, want {low:.1}..={high:.1}");
+    }
+    Err(Failure(format!("{}: {last}", want.describe())))
 }

@@ -91,6 +91,15 @@ impl Action {
         }
     }
 
+    /// Whether the request body may be sent more than once: to a mirror,
+    /// or again on a retry.
+    pub fn replays_body(&self) -> bool {
+        let mirrors = |filters: &[Filter]| filters.iter().any(|f| matches!(f, Filter::Mirror(_)));
+        self.retry.is_some()
+            || mirrors(&self.filters)
+            || self.backends.iter().any(|b| mirrors(&b.filters))
+    }
+
     /// Whether the rule answers by itself (a redirect) without a backend.
     pub fn redirects(&self) -> bool {
         self.filters

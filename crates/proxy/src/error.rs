@@ -39,6 +39,8 @@ pub enum Error {
     ConnectTimeout(SocketAddr),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("reading the request body: {0}")]
+    RequestBody(String),
     #[error("upstream HTTP/2 handshake with {address}: {source}")]
     Handshake {
         address: SocketAddr,

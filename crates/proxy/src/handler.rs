@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body as _;
@@ -19,6 +20,7 @@ use crate::hygiene;
 use crate::lb::client_hash;
 use crate::local_reply::{is_grpc, reply};
 use crate::metrics::{GaugeGuard, Metrics};
+use crate::replay::RequestBody;
 use crate::router::{RouteTable, host};
 use crate::upgrade;
 use crate::upstream::{Backend, ClusterState, EndpointState, InflightGuard, SendError, Target};
@@ -107,11 +109,13 @@ struct ResponsePlan<'a> {
 }
 
 /// Applies the request-side filters. `Some` is a response that ends the
-/// request (a redirect, a CORS preflight).
+/// request (a redirect, a CORS preflight). `body` is the buffered request
+/// body mirrors copy (`None`: it streams, mirrors are skipped).
 fn request_filters<'a>(
     ctx: &ConnCtx,
     filters: &'a [Filter],
     parts: &mut Parts,
+    body: Option<&Bytes>,
     table: &RouteTable,
     plan: &mut ResponsePlan<'a>,
 ) -> Option<Response<Body>> {
@@ -130,6 +134,7 @@ fn request_filters<'a>(
             }
             Filter::Mirror(m) => m.send(
                 parts,
+                body,
                 &ctx.shared.clients,
                 client_hash(client_ip(ctx, parts)),
             ),
@@ -167,7 +172,23 @@ async fn forward(
     let grpc = action.grpc || is_grpc(&parts.headers);
     ensure_host_header(&mut parts);
     let mut plan = ResponsePlan::default();
-    if let Some(resp) = request_filters(ctx, &action.filters, &mut parts, table, &mut plan) {
+    let body = match RequestBody::prepare(body, action.replays_body()).await {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::debug!(peer = %ctx.peer, %error, "request body");
+            trace.disposition = Disposition::Error;
+            return reply(StatusCode::BAD_REQUEST, grpc);
+        }
+    };
+    let replay = body.replayable().cloned();
+    if let Some(resp) = request_filters(
+        ctx,
+        &action.filters,
+        &mut parts,
+        replay.as_ref(),
+        table,
+        &mut plan,
+    ) {
         trace.disposition = Disposition::Answered;
         return finish(resp, action, None, &plan);
     }
@@ -211,7 +232,14 @@ async fn forward(
         }
     };
     trace.service = Some(cluster.flow_service.clone());
-    if let Some(resp) = request_filters(ctx, &backend.filters, &mut parts, table, &mut plan) {
+    if let Some(resp) = request_filters(
+        ctx,
+        &backend.filters,
+        &mut parts,
+        replay.as_ref(),
+        table,
+        &mut plan,
+    ) {
         trace.disposition = Disposition::Answered;
         return finish(resp, action, Some(backend), &plan);
     }
@@ -236,16 +264,16 @@ async fn forward(
         shared.config.trusted_hops,
     );
 
-    let outcome = match &action.retry {
-        // Only bodiless requests are replayed: a streamed body is gone.
-        Some(retry) if body.is_end_stream() => {
+    let outcome = match (&action.retry, replay) {
+        // Only buffered bodies are replayed: a streamed body is gone.
+        (Some(retry), Some(replay)) => {
             let mut n = 0;
             loop {
                 let outcome = attempt(
                     ctx,
                     cluster,
                     action.backend_timeout,
-                    copy_request(&parts),
+                    copy_request(&parts, &replay),
                     pinned_endpoint.clone(),
                     client,
                     trace,
@@ -265,7 +293,7 @@ async fn forward(
             }
         }
         _ => {
-            let req = Request::from_parts(parts, Body::incoming(body));
+            let req = Request::from_parts(parts, body.into_body());
             attempt(
                 ctx,
                 cluster,
@@ -428,9 +456,9 @@ fn eject_on_failure(ctx: &ConnCtx, cluster: &ClusterState, endpoint: &EndpointSt
     }
 }
 
-/// A bodiless copy of the request head, for one retry attempt.
-fn copy_request(parts: &Parts) -> Request<Body> {
-    let mut req = Request::new(Body::Empty);
+/// A copy of the request with its buffered body, for one retry attempt.
+fn copy_request(parts: &Parts, body: &Bytes) -> Request<Body> {
+    let mut req = Request::new(Body::full(body.clone()));
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = parts.uri.clone();
     *req.version_mut() = parts.version;

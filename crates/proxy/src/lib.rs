@@ -23,6 +23,7 @@ mod local_reply;
 mod metrics;
 mod prefixed;
 pub mod proxy_protocol;
+mod replay;
 mod retry;
 pub mod router;
 mod session;

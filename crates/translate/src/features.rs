@@ -85,6 +85,9 @@ pub const SUPPORTED: &[&str] = &[
     // proxy::filters::request_mirror_copies_without_delaying (several mirrors per rule).
     "HTTPRouteRequestMirror",
     "HTTPRouteRequestMultipleMirrors",
+    // conformance: HTTPRouteRequestPercentageMirror (evenly spread sampling,
+    // proxy filters::mirror::any_window_of_requests_is_sampled_at_the_fraction).
+    "HTTPRouteRequestPercentageMirror",
     "HTTPRouteRequestTimeout",
     // proxy::filters::request_and_response_header_modifiers.
     "HTTPRouteResponseHeaderModification",

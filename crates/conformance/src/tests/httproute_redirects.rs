@@ -89,7 +89,7 @@ async fn accepted_on_same_namespace(env: &Env, route: &str) -> Result<String, Fa
     env.gateway_address(INFRA_NS, "same-namespace").await
 }
 
-fn to(scheme: &str, host: &str, port: &str, path: &str) -> Redirect {
+pub(super) fn to(scheme: &str, host: &str, port: &str, path: &str) -> Redirect {
     Redirect {
         scheme: scheme.to_string(),
         host: host.to_string(),

@@ -36,13 +36,13 @@ const GW: &str = "gateway-with-listener-sets-http-routing";
 const LS1: &str = "listener-set-http-routing-1";
 const LS2: &str = "listener-set-http-routing-2";
 
-const READY_LISTENER: &[Cond] = &[
+pub(super) const READY_LISTENER: &[Cond] = &[
     Cond("ResolvedRefs", "True", ""),
     Cond("Accepted", "True", ""),
     Cond("Programmed", "True", ""),
 ];
 
-fn listener(name: &'static str, attached: i64) -> ListenerExpect {
+pub(super) fn listener(name: &'static str, attached: i64) -> ListenerExpect {
     ListenerExpect {
         name,
         supported_kinds: &["HTTPRoute", "GRPCRoute"],
@@ -52,7 +52,11 @@ fn listener(name: &'static str, attached: i64) -> ListenerExpect {
 }
 
 /// Upstream `GatewayMustHaveAttachedListeners`.
-async fn attached_listener_sets(env: &Env, gateway: &str, want: i64) -> Result<(), Failure> {
+pub(super) async fn attached_listener_sets(
+    env: &Env,
+    gateway: &str,
+    want: i64,
+) -> Result<(), Failure> {
     status::eventually(env, "Gateway", INFRA_NS, gateway, |gw| {
         let got = gw
             .pointer("/status/attachedListenerSets")
@@ -69,7 +73,11 @@ async fn attached_listener_sets(env: &Env, gateway: &str, want: i64) -> Result<(
 }
 
 /// Upstream `RoutesAndParentMustBeAccepted` for a ListenerSet parent.
-async fn accepted_by_listener_set(env: &Env, set: &str, routes: &[&str]) -> Result<(), Failure> {
+pub(super) async fn accepted_by_listener_set(
+    env: &Env,
+    set: &str,
+    routes: &[&str],
+) -> Result<(), Failure> {
     status::eventually(env, "ListenerSet", INFRA_NS, set, |ls| {
         status::conditions_match(
             ls.pointer("/status/conditions").unwrap_or(&Value::Null),
@@ -192,8 +200,13 @@ async fn http_routing(env: &Env) -> Result<(), Failure> {
 }
 
 /// Upstream `ListenerSetMustHaveCondition` for several conditions.
-async fn listener_set_conditions(env: &Env, name: &str, expected: &[Cond]) -> Result<(), Failure> {
-    status::eventually(env, "ListenerSet", INFRA_NS, name, |ls| {
+pub(super) async fn listener_set_conditions(
+    env: &Env,
+    namespace: &str,
+    name: &str,
+    expected: &[Cond],
+) -> Result<(), Failure> {
+    status::eventually(env, "ListenerSet", namespace, name, |ls| {
         status::conditions_match(
             ls.pointer("/status/conditions").unwrap_or(&Value::Null),
             expected,
@@ -213,6 +226,7 @@ async fn rejected(env: &Env, gateway: &str, listener_set: &str) -> Result<(), Fa
     attached_listener_sets(env, gateway, 0).await?;
     listener_set_conditions(
         env,
+        INFRA_NS,
         listener_set,
         &[
             Cond("Accepted", "False", "NotAllowed"),

@@ -10,6 +10,7 @@ mod flows;
 mod https;
 mod l4;
 mod lifecycle;
+mod replay;
 mod proxy_protocol;
 mod routing;
 mod upstream;

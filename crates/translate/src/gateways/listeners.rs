@@ -39,15 +39,20 @@ impl ListenerEval {
         self.accepted.is_none() && self.conflict.is_none()
     }
 
-    /// Attachable, references resolved, nothing else in the way. Invalid
-    /// route kinds next to valid ones do not stop the listener from serving
-    /// the valid kinds (ResolvedRefs still says False).
-    pub fn programmed(&self) -> bool {
+    /// Attachable with its references resolved. Invalid route kinds next
+    /// to valid ones do not stop the listener from serving the valid kinds
+    /// (ResolvedRefs still says False).
+    pub fn usable(&self) -> bool {
         let refs_ok = match &self.resolved {
             None => true,
             Some(p) => p.reason == "InvalidRouteKinds" && !self.supported_kinds.is_empty(),
         };
-        self.attachable() && refs_ok && self.not_programmed.is_none()
+        self.attachable() && refs_ok
+    }
+
+    /// Usable, nothing else in the way.
+    pub fn programmed(&self) -> bool {
+        self.usable() && self.not_programmed.is_none()
     }
 
     /// TLS mode for conflict detection (TLS listeners only).

@@ -158,7 +158,11 @@ fn build_one(
     // unaccepted Gateway programs nothing, its ListenerSets included.
     let accepted = match &not_accepted {
         Some(p) => cond("Accepted", Some(p), "", "", generation),
-        None => listeners_accepted(&evals[..own].iter().collect::<Vec<_>>(), generation),
+        None => listeners_accepted(
+            &evals[..own].iter().collect::<Vec<_>>(),
+            ListenerEval::attachable,
+            generation,
+        ),
     };
     let gateway_accepted = accepted.is_true();
     let gateway_blocker = if !gateway_accepted {
@@ -324,7 +328,10 @@ fn listener_set_status(
         };
     }
     let mine: Vec<&ListenerEval> = evals.iter().filter(|l| l.spec.owner == set.key).collect();
-    let accepted = listeners_accepted(&mine, g);
+    // A ListenerSet needs a listener that can serve: one whose only
+    // listener lacks its certificate (e.g. no ReferenceGrant) is not
+    // accepted, unlike a Gateway.
+    let accepted = listeners_accepted(&mine, ListenerEval::usable, g);
     let programmed = if !accepted.is_true() {
         Condition::new(
             "Programmed",

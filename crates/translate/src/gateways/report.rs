@@ -75,10 +75,15 @@ pub fn listener_status(l: &ListenerEval) -> ListenerStatus {
     }
 }
 
-/// `Accepted` for an owner (Gateway or ListenerSet) from its own listeners:
-/// all valid → Accepted; some → True/ListenersNotValid; none → False.
-pub fn listeners_accepted(listeners: &[&ListenerEval], generation: i64) -> Condition {
-    let valid = listeners.iter().filter(|l| l.attachable()).count();
+/// `Accepted` for an owner (Gateway or ListenerSet) from its own listeners,
+/// `valid` saying which count: all valid → Accepted; some →
+/// True/ListenersNotValid; none → False.
+pub fn listeners_accepted(
+    listeners: &[&ListenerEval],
+    valid: fn(&ListenerEval) -> bool,
+    generation: i64,
+) -> Condition {
+    let valid = listeners.iter().filter(|l| valid(l)).count();
     if valid == listeners.len() {
         Condition::new("Accepted", true, "Accepted", "accepted", generation)
     } else if valid > 0 {
