@@ -167,6 +167,32 @@ static __always_inline int local_dest4(void *ctx, __u32 ifindex, const struct ct
 	return bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_NOT_FWDED;
 }
 
+/* A backend id for a new flow of `svc`: its Maglev slot for `hash`, or a
+ * uniformly random slot (`skey` is the frontend's services-map key in
+ * `services`, `slot` its slot field). 0 when the map holds none. */
+static __always_inline __u32 pick_backend(const struct lb_service *svc, __u32 hash, void *services,
+					  void *skey, __u16 *slot)
+{
+	struct lb_service *entry;
+	__u32 id = 0;
+
+	if (svc->algorithm == LB_ALG_MAGLEV) {
+		__u16 rev = svc->rev_nat_id;
+		struct lb_maglev *table = bpf_map_lookup_elem(&portico_lb_maglev, &rev);
+		if (table) {
+			__u32 idx = hash % LB_MAGLEV_SIZE;
+			asm volatile("" : "+r"(idx));
+			if (idx < LB_MAGLEV_SIZE)
+				id = table->backend_ids[idx];
+		}
+	}
+	if (id)
+		return id;
+	*slot = (bpf_get_prandom_u32() % svc->count) + 1;
+	entry = bpf_map_lookup_elem(services, skey);
+	return entry ? entry->backend_id : 0;
+}
+
 #define NP_PASS 0    /* not a service frontend: leave the packet alone */
 #define NP_DROP 1    /* a frontend without a usable backend */
 #define NP_FORWARD 2 /* DNAT to *be */
@@ -211,23 +237,7 @@ static __always_inline int select_backend(void *ctx, __u32 ifindex, const struct
 			return NP_DROP;
 		}
 		fresh.rev_nat_id = svc->rev_nat_id;
-		id = 0;
-		if (svc->algorithm == LB_ALG_MAGLEV) {
-			__u16 rev = svc->rev_nat_id;
-			struct lb_maglev *table = bpf_map_lookup_elem(&portico_lb_maglev, &rev);
-			if (table) {
-				__u32 idx = flow_hash(ct) % LB_MAGLEV_SIZE;
-				asm volatile("" : "+r"(idx));
-				if (idx < LB_MAGLEV_SIZE)
-					id = table->backend_ids[idx];
-			}
-		}
-		if (!id) {
-			struct lb_service *slot;
-			skey.slot = (bpf_get_prandom_u32() % svc->count) + 1;
-			slot = bpf_map_lookup_elem(&portico_lb4_services, &skey);
-			id = slot ? slot->backend_id : 0;
-		}
+		id = pick_backend(svc, flow_hash(ct), &portico_lb4_services, &skey, &skey.slot);
 		be = id ? bpf_map_lookup_elem(&portico_lb4_backends, &id) : NULL;
 		if (!be) {
 			emit(ct, hook, fresh.rev_nat_id, id, NULL, LB_DROP_BACKEND_MISSING);
@@ -398,23 +408,7 @@ static __always_inline int select_backend6(void *ctx, __u32 ifindex, const struc
 			return NP_DROP;
 		}
 		fresh.rev_nat_id = svc->rev_nat_id;
-		id = 0;
-		if (svc->algorithm == LB_ALG_MAGLEV) {
-			__u16 rev = svc->rev_nat_id;
-			struct lb_maglev *table = bpf_map_lookup_elem(&portico_lb_maglev, &rev);
-			if (table) {
-				__u32 idx = flow_hash6(ct) % LB_MAGLEV_SIZE;
-				asm volatile("" : "+r"(idx));
-				if (idx < LB_MAGLEV_SIZE)
-					id = table->backend_ids[idx];
-			}
-		}
-		if (!id) {
-			struct lb_service *slot;
-			skey.slot = (bpf_get_prandom_u32() % svc->count) + 1;
-			slot = bpf_map_lookup_elem(&portico_lb6_services, &skey);
-			id = slot ? slot->backend_id : 0;
-		}
+		id = pick_backend(svc, flow_hash6(ct), &portico_lb6_services, &skey, &skey.slot);
 		be = id ? bpf_map_lookup_elem(&portico_lb6_backends, &id) : NULL;
 		if (!be) {
 			emit6(ct, hook, fresh.rev_nat_id, id, NULL, LB_DROP_BACKEND_MISSING);
