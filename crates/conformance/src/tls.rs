@@ -179,37 +179,55 @@ pub async fn expect_tls_refused(
 ) -> Result<(), Failure> {
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|e| Failure(format!("server name {server_name}: {e}")))?;
+    consistently_failing(
+        env,
+        &format!("TLS to {gw_addr} with SNI {server_name}"),
+        || async {
+            let attempt = async {
+                let tcp = tokio::net::TcpStream::connect(gw_addr).await?;
+                let mut tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name.clone(), tcp)
+                    .await?;
+                // A TLS 1.3 server may reject the client only after the
+                // handshake: one read shows whether the connection lives.
+                use tokio::io::AsyncReadExt as _;
+                let mut byte = [0u8; 1];
+                match tokio::time::timeout(Duration::from_millis(300), tls.read(&mut byte)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => Err(std::io::Error::other("closed after handshake")),
+                    _ => Ok(()),
+                }
+            };
+            // A hung attempt counts as a live connection, not as a refusal.
+            !matches!(
+                tokio::time::timeout(Duration::from_secs(5), attempt).await,
+                Ok(Err(_))
+            )
+        },
+    )
+    .await
+}
+
+/// Passes once `attempt` (true = the request succeeded) has failed the
+/// required number of consecutive times within the consistency deadline.
+async fn consistently_failing<F, Fut>(env: &Env, what: &str, attempt: F) -> Result<(), Failure>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = tokio::time::Instant::now() + env.config.max_time_to_consistency;
     let mut failures = 0;
     loop {
-        let attempt = async {
-            let tcp = tokio::net::TcpStream::connect(gw_addr).await?;
-            let mut tls = tokio_rustls::TlsConnector::from(config.clone())
-                .connect(name.clone(), tcp)
-                .await?;
-            // A TLS 1.3 server may reject the client only after the
-            // handshake: one read shows whether the connection lives.
-            use tokio::io::AsyncReadExt as _;
-            let mut byte = [0u8; 1];
-            match tokio::time::timeout(Duration::from_millis(300), tls.read(&mut byte)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => Err(std::io::Error::other("closed after handshake")),
-                _ => Ok(()),
+        if attempt().await {
+            failures = 0;
+        } else {
+            failures += 1;
+            if failures >= env.config.required_consecutive_successes {
+                return Ok(());
             }
-        };
-        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
-            Ok(Err(_)) => {
-                failures += 1;
-                if failures >= env.config.required_consecutive_successes {
-                    return Ok(());
-                }
-                continue;
-            }
-            Ok(Ok(())) | Err(_) => failures = 0,
+            continue;
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(Failure(format!(
-                "TLS to {gw_addr} with SNI {server_name} kept succeeding"
-            )));
+            return Err(Failure(format!("{what} kept succeeding")));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -347,24 +365,15 @@ pub async fn expect_tls_request_fails(
     config: Arc<rustls::ClientConfig>,
     want: &Expect,
 ) -> Result<(), Failure> {
-    let deadline = tokio::time::Instant::now() + env.config.max_time_to_consistency;
-    let mut failures = 0;
-    loop {
-        match tls_round_trip(gw_addr, server_name, config.clone(), want).await {
-            Ok(got) if got.status == 200 => failures = 0,
-            _ => {
-                failures += 1;
-                if failures >= env.config.required_consecutive_successes {
-                    return Ok(());
-                }
-                continue;
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(Failure(format!(
-                "https://{server_name} via {gw_addr} kept succeeding"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    consistently_failing(
+        env,
+        &format!("https://{server_name} via {gw_addr}"),
+        || async {
+            matches!(
+                tls_round_trip(gw_addr, server_name, config.clone(), want).await,
+                Ok(got) if got.status == 200
+            )
+        },
+    )
+    .await
 }

@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
 
-use crate::status::{self, Cond};
-use crate::{Env, Failure};
+use crate::status::{
+    self, Cond, ListenerExpect, ParentExpect, gateway_listeners, route_parent_conditions,
+};
+use crate::{Env, Failure, INFRA_NS};
 
 /// How long one probe (connect + dialogue, or one datagram) may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,6 +82,82 @@ pub async fn gateway_and_routes_accepted(
         status::route_accepted(env, kind, namespace, route, &[(namespace, gateway)]).await?;
     }
     listener_addr(env, namespace, gateway, listener).await
+}
+
+/// Upstream `TCPRouteMustHaveCondition` (and the TLS/UDP variants): every
+/// parent entry of `kind` `route` for `gateway` (both in the infra
+/// namespace) has `cond`.
+pub async fn route_condition(
+    env: &Env,
+    kind: &str,
+    route: &str,
+    gateway: &str,
+    cond: &'static [Cond],
+) -> Result<(), Failure> {
+    route_parent_conditions(env, kind, INFRA_NS, route, &[(INFRA_NS, gateway)], cond)
+        .await
+        .map(|_| ())
+}
+
+/// The single expected parent: `gateway`, Accepted=True/Accepted.
+pub fn accepted_on(gateway: &'static str) -> [ParentExpect; 1] {
+    [ParentExpect::gateway(
+        INFRA_NS,
+        gateway,
+        &[Cond("Accepted", "True", "Accepted")],
+    )]
+}
+
+/// The set-up of the `*RouteMultipleRoutesAttachment` tests: once the
+/// older route serves, a newer route to `newer_backend` is written for the
+/// same listener; both must be Accepted and the listener must count two
+/// attached routes. Returns the listener's address.
+pub async fn attach_newer_route(
+    env: &Env,
+    kind: &'static str,
+    gateway: &'static str,
+    listener: &'static str,
+    (older, newer): (&str, &str),
+    (newer_backend, port): (&str, u16),
+) -> Result<String, Failure> {
+    let addr =
+        gateway_and_routes_accepted(env, kind, INFRA_NS, gateway, listener, &[older]).await?;
+    // creationTimestamp has one-second precision: the newer route must be
+    // strictly newer, as upstream ensures with a pause too.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    env.write_file(
+        "90-newer-route.yaml",
+        &format!(
+            "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: {kind}\nmetadata:\n  name: {newer}\n  namespace: {INFRA_NS}\nspec:\n  parentRefs:\n  - name: {gateway}\n    sectionName: {listener}\n  rules:\n  - backendRefs:\n    - name: {newer_backend}\n      port: {port}\n"
+        ),
+    )?;
+    for route in [older, newer] {
+        route_condition(
+            env,
+            kind,
+            route,
+            gateway,
+            &[Cond("Accepted", "True", "Accepted")],
+        )
+        .await?;
+    }
+    let kinds: &'static [&'static str] = match kind {
+        "TCPRoute" => &["TCPRoute"],
+        _ => &["UDPRoute"],
+    };
+    gateway_listeners(
+        env,
+        INFRA_NS,
+        gateway,
+        &[ListenerExpect {
+            name: listener,
+            supported_kinds: kinds,
+            attached_routes: 2,
+            conditions: &[Cond("Accepted", "True", "Accepted")],
+        }],
+    )
+    .await?;
+    Ok(addr)
 }
 
 /// Every listener of the Gateway is Accepted, ResolvedRefs and Programmed.

@@ -2,15 +2,10 @@
 //! the Gateway, attachment by port / sectionName, grants, weights, and
 //! "only the oldest route serves" when two routes share a listener.
 
-use std::time::Duration;
-
-use crate::status::{
-    Cond, ListenerExpect, ParentExpect, gateway_listeners, gateway_zero_routes,
-    route_parent_conditions, route_parents,
-};
+use crate::status::{Cond, gateway_zero_routes, route_parents};
 use crate::tests::l4_probe::{
-    TcpExpect, expect_l4_weights, expect_tcp, gateway_and_routes_accepted, listener_addr,
-    tcp_pod_once,
+    self, TcpExpect, accepted_on, attach_newer_route, expect_l4_weights, expect_tcp,
+    gateway_and_routes_accepted, listener_addr, tcp_pod_once,
 };
 use crate::{ConformanceTest, Env, Failure, INFRA_NS, WEB_BACKEND_NS, conformance_test, fail};
 
@@ -67,23 +62,13 @@ pub fn tests() -> Vec<ConformanceTest> {
     ]
 }
 
-/// Upstream `TCPRouteMustHaveCondition` for one condition on one Gateway.
 async fn route_condition(
     env: &Env,
     route: &str,
     gateway: &str,
     cond: &'static [Cond],
 ) -> Result<(), Failure> {
-    route_parent_conditions(
-        env,
-        "TCPRoute",
-        INFRA_NS,
-        route,
-        &[(INFRA_NS, gateway)],
-        cond,
-    )
-    .await
-    .map(|_| ())
+    l4_probe::route_condition(env, "TCPRoute", route, gateway, cond).await
 }
 
 fn plain(backend: &'static str, namespace: &'static str) -> TcpExpect {
@@ -130,46 +115,14 @@ async fn invalid_non_tcp_listener(env: &Env) -> Result<(), Failure> {
     gateway_zero_routes(env, INFRA_NS, GW).await.map(|_| ())
 }
 
-/// The second route of the multiple-attachment tests, created by the test
-/// once the first is serving.
-pub(crate) fn newer_route_yaml(
-    kind: &str,
-    name: &str,
-    gateway: &str,
-    section: &str,
-    backend: &str,
-    port: u16,
-) -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {INFRA_NS}\nspec:\n  parentRefs:\n  - name: {gateway}\n    sectionName: {section}\n  rules:\n  - backendRefs:\n    - name: {backend}\n      port: {port}\n"
-    )
-}
-
 async fn multiple_routes_attachment(env: &Env) -> Result<(), Failure> {
-    const GW: &str = "tcp-multi-route-attach-gateway";
-    const OLDER: &str = "tcproute-attach-older";
-    const NEWER: &str = "tcproute-attach-newer";
-    let addr = gateway_and_routes_accepted(env, "TCPRoute", INFRA_NS, GW, "tcp", &[OLDER]).await?;
-    // creationTimestamp has one-second precision: the newer route must be
-    // strictly newer, as upstream ensures with the same pause.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    env.write_file(
-        "90-newer-route.yaml",
-        &newer_route_yaml("TCPRoute", NEWER, GW, "tcp", "tcp-attach-backend-2", 3000),
-    )?;
-    for route in [OLDER, NEWER] {
-        route_condition(env, route, GW, &[Cond("Accepted", "True", "Accepted")]).await?;
-    }
-    gateway_listeners(
+    let addr = attach_newer_route(
         env,
-        INFRA_NS,
-        GW,
-        &[ListenerExpect {
-            name: "tcp",
-            supported_kinds: &["TCPRoute"],
-            attached_routes: 2,
-            conditions: &[Cond("Accepted", "True", "Accepted")],
-        }],
+        "TCPRoute",
+        "tcp-multi-route-attach-gateway",
+        "tcp",
+        ("tcproute-attach-older", "tcproute-attach-newer"),
+        ("tcp-attach-backend-2", 3000),
     )
     .await?;
     expect_tcp(env, &addr, None, &plain("tcp-attach-backend-1", INFRA_NS)).await?;
@@ -182,14 +135,6 @@ async fn multiple_routes_attachment(env: &Env) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-fn accepted_on(gateway: &'static str) -> [ParentExpect; 1] {
-    [ParentExpect::gateway(
-        INFRA_NS,
-        gateway,
-        &[Cond("Accepted", "True", "Accepted")],
-    )]
 }
 
 async fn parent_ref_attach_all(env: &Env) -> Result<(), Failure> {

@@ -6,9 +6,9 @@
 use crate::expect::Expect;
 use crate::status::{
     Cond, ListenerExpect, gateway_listeners, gateway_zero_routes, route_no_accepted_parents,
-    route_parent_conditions, route_resolved,
+    route_resolved,
 };
-use crate::tests::l4_probe::{TcpExpect, expect_tcp, gateway_and_routes_accepted};
+use crate::tests::l4_probe::{self, TcpExpect, expect_tcp, gateway_and_routes_accepted};
 use crate::tls::{
     any_certificate_config, ca_client_config, client_config, expect_tls_refused, expect_tls_with,
 };
@@ -91,16 +91,7 @@ async fn route_condition(
     gateway: &str,
     cond: &'static [Cond],
 ) -> Result<(), Failure> {
-    route_parent_conditions(
-        env,
-        "TLSRoute",
-        INFRA_NS,
-        route,
-        &[(INFRA_NS, gateway)],
-        cond,
-    )
-    .await
-    .map(|_| ())
+    l4_probe::route_condition(env, "TLSRoute", route, gateway, cond).await
 }
 
 /// A TCP echo dialogue over TLS with SNI `host`, the server verified

@@ -7,15 +7,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::status::{
-    Cond, ListenerExpect, ParentExpect, gateway_listeners, gateway_zero_routes,
-    route_parent_conditions, route_parents,
-};
+use crate::status::{Cond, ListenerExpect, gateway_listeners, gateway_zero_routes, route_parents};
 use crate::tests::l4_probe::{
-    deployment_of, dns_answer, dns_exchange, expect_l4_weights, expect_udp,
-    gateway_and_routes_accepted, listener_addr, udp_once,
+    self, accepted_on, attach_newer_route, deployment_of, dns_answer, dns_exchange,
+    expect_l4_weights, expect_udp, gateway_and_routes_accepted, listener_addr, udp_once,
 };
-use crate::tests::tcproute::newer_route_yaml;
 use crate::{APP_BACKEND_NS, ConformanceTest, Env, Failure, INFRA_NS, conformance_test, fail};
 
 pub fn tests() -> Vec<ConformanceTest> {
@@ -83,16 +79,7 @@ async fn route_condition(
     gateway: &str,
     cond: &'static [Cond],
 ) -> Result<(), Failure> {
-    route_parent_conditions(
-        env,
-        "UDPRoute",
-        INFRA_NS,
-        route,
-        &[(INFRA_NS, gateway)],
-        cond,
-    )
-    .await
-    .map(|_| ())
+    l4_probe::route_condition(env, "UDPRoute", route, gateway, cond).await
 }
 
 /// Stands in for the `coredns` Deployment (its `whoami` zone): a DNS
@@ -205,28 +192,13 @@ async fn udp_pod_once(addr: &str) -> Result<String, String> {
 }
 
 async fn multiple_routes_attachment(env: &Env) -> Result<(), Failure> {
-    const GW: &str = "udp-multi-route-attach-gateway";
-    const OLDER: &str = "udproute-attach-older";
-    const NEWER: &str = "udproute-attach-newer";
-    let addr = gateway_and_routes_accepted(env, "UDPRoute", INFRA_NS, GW, "udp", &[OLDER]).await?;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    env.write_file(
-        "90-newer-route.yaml",
-        &newer_route_yaml("UDPRoute", NEWER, GW, "udp", "udp-attach-backend-2", 8080),
-    )?;
-    for route in [OLDER, NEWER] {
-        route_condition(env, route, GW, &[Cond("Accepted", "True", "Accepted")]).await?;
-    }
-    gateway_listeners(
+    let addr = attach_newer_route(
         env,
-        INFRA_NS,
-        GW,
-        &[ListenerExpect {
-            name: "udp",
-            supported_kinds: &["UDPRoute"],
-            attached_routes: 2,
-            conditions: &[Cond("Accepted", "True", "Accepted")],
-        }],
+        "UDPRoute",
+        "udp-multi-route-attach-gateway",
+        "udp",
+        ("udproute-attach-older", "udproute-attach-newer"),
+        ("udp-attach-backend-2", 8080),
     )
     .await?;
     let deadline = tokio::time::Instant::now() + env.config.max_time_to_consistency;
@@ -258,14 +230,6 @@ async fn not_allowed_by_listeners(env: &Env) -> Result<(), Failure> {
     )
     .await?;
     gateway_zero_routes(env, INFRA_NS, GW).await.map(|_| ())
-}
-
-fn accepted_on(gateway: &'static str) -> [ParentExpect; 1] {
-    [ParentExpect::gateway(
-        INFRA_NS,
-        gateway,
-        &[Cond("Accepted", "True", "Accepted")],
-    )]
 }
 
 async fn parent_ref_attach_all(env: &Env) -> Result<(), Failure> {
