@@ -10,28 +10,21 @@
 //! thing for `portico run --kube-proxy-replacement`: flatten the args, start
 //! it once, and hand it `ir.services` after every translation.
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+mod flows;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use portico_ebpf::events::Hook;
-use portico_ebpf::{Agent, AgentConfig, DEFAULT_PIN_DIR, EventReader, FlowRecord, NorthSouthMode};
-use portico_ir::{L4Protocol, ObjectRef, ServiceFrontend};
-use portico_observe::flow::{
-    DropReason, EventType, Flow, FlowRing, FlowSink, IpInfo, Layer4, RingConfig, ServiceRef,
-    TcpFlags, TracePoint, TrafficDirection, Verdict,
-};
-use portico_observe::hubble::{HubbleServer, ServerOptions};
+use portico_ebpf::{Agent, AgentConfig, DEFAULT_PIN_DIR, EventReader, NorthSouthMode};
+use portico_ir::ServiceFrontend;
+use portico_observe::flow::FlowSink;
 use portico_translate::Options;
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+
+use flows::{AgentFlows, FlowForwarder};
 
 /// Where the eBPF maps are pinned and which cgroup the programs attach to.
 #[derive(clap::Args, Debug, Clone)]
@@ -73,6 +66,8 @@ pub struct KubeProxyReplacementArgs {
 /// The eBPF agent when it could start, nothing otherwise (already logged).
 pub struct ServiceLoadBalancer {
     agent: Option<Agent>,
+    /// Flow events into a flow ring, once [`ServiceLoadBalancer::forward_flows`].
+    flows: Option<FlowForwarder>,
 }
 
 impl ServiceLoadBalancer {
@@ -85,20 +80,29 @@ impl ServiceLoadBalancer {
     )]
     pub fn start(args: &KubeProxyReplacementArgs) -> ServiceLoadBalancer {
         if !args.kube_proxy_replacement {
-            return ServiceLoadBalancer { agent: None };
+            return ServiceLoadBalancer {
+                agent: None,
+                flows: None,
+            };
         }
         match ServiceLoadBalancer::try_start(&args.bpf) {
             Ok(lb) => lb,
             Err(e) => {
                 tracing::error!(error = %e, "eBPF service load balancing is off");
-                ServiceLoadBalancer { agent: None }
+                ServiceLoadBalancer {
+                    agent: None,
+                    flows: None,
+                }
             }
         }
     }
 
     /// Starts the agent or says why it cannot run.
     pub fn try_start(args: &BpfArgs) -> Result<ServiceLoadBalancer, portico_ebpf::Error> {
-        Agent::start(args.agent_config()).map(|agent| ServiceLoadBalancer { agent: Some(agent) })
+        Agent::start(args.agent_config()).map(|agent| ServiceLoadBalancer {
+            agent: Some(agent),
+            flows: None,
+        })
     }
 
     #[allow(
@@ -114,6 +118,9 @@ impl ServiceLoadBalancer {
         let Some(agent) = self.agent.as_mut() else {
             return;
         };
+        if let Some(flows) = &self.flows {
+            flows.set_services(services);
+        }
         match agent.sync(services) {
             Ok(report) => tracing::info!(
                 services = report.services,
@@ -125,9 +132,26 @@ impl ServiceLoadBalancer {
         }
     }
 
-    /// The socket-LB programs' flow events (once).
-    pub fn take_events(&mut self) -> Option<EventReader> {
-        self.agent.as_mut().and_then(Agent::take_events)
+    /// Sends the programs' flow events (socket LB now, north-south readers
+    /// given to [`ServiceLoadBalancer::add_flow_reader`]) to `sink`, named
+    /// after the Services of the last sync. For `portico agent
+    /// --hubble-addr`; `portico run` can hand it its own ring's sink.
+    pub fn forward_flows(&mut self, sink: FlowSink) -> anyhow::Result<()> {
+        let mut flows = FlowForwarder::new(sink);
+        if let Some(reader) = self.agent.as_mut().and_then(Agent::take_events) {
+            flows.add_reader(reader)?;
+        }
+        self.flows = Some(flows);
+        Ok(())
+    }
+
+    /// Another program's events (e.g. a [`portico_ebpf::NodePort`]'s) into
+    /// the sink of [`ServiceLoadBalancer::forward_flows`]; dropped without it.
+    pub fn add_flow_reader(&mut self, reader: EventReader) -> anyhow::Result<()> {
+        match self.flows.as_mut() {
+            Some(flows) => flows.add_reader(reader),
+            None => Ok(()),
+        }
     }
 
     /// When a draining backend is next due for deletion.
@@ -195,19 +219,15 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     );
     // Unlike `run`, the agent is the whole point here: refusing is an error.
     let mut lb = ServiceLoadBalancer::try_start(&args.bpf).context("starting the eBPF agent")?;
-    let mut flows = match args.hubble_addr {
+    let hubble = match args.hubble_addr {
         Some(addr) => {
-            let flows = AgentFlows::start(addr).await?;
-            tracing::info!(address = %flows.local_addr(), "Hubble observer API listening");
-            Some(flows)
+            let hubble = AgentFlows::start(addr).await?;
+            tracing::info!(address = %hubble.local_addr(), "Hubble observer API listening");
+            lb.forward_flows(hubble.sink())?;
+            Some(hubble)
         }
         None => None,
     };
-    if let Some(flows) = flows.as_mut()
-        && let Some(reader) = lb.take_events()
-    {
-        flows.add_reader(reader)?;
-    }
     let mut north_south = Vec::new();
     for iface in &args.interfaces {
         let pin_dir = &args.bpf.bpf_pin_dir;
@@ -217,10 +237,8 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(mode) = np.xdp_mode() {
             tracing::info!(interface = %iface, ?mode, "north-south ingress in XDP");
         }
-        if let Some(flows) = flows.as_mut()
-            && let Some(reader) = np.take_events()
-        {
-            flows.add_reader(reader)?;
+        if let Some(reader) = np.take_events() {
+            lb.add_flow_reader(reader)?;
         }
         north_south.push(np);
     }
@@ -235,9 +253,6 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
         if translate {
             let translated = crate::pipeline::translate(&state, &options);
             lb.sync(&translated.output.ir.services);
-            if let Some(flows) = &flows {
-                flows.set_services(&translated.output.ir.services);
-            }
             translate = false;
         }
         let drain_deadline = lb.next_drain_deadline();
@@ -261,193 +276,10 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     }
     drop(north_south);
     lb.shutdown();
-    if let Some(flows) = flows {
-        flows.shutdown().await;
+    if let Some(hubble) = hubble {
+        hubble.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Frontend (address, port) and protocol name → the Service, for flows.
-type ServiceNames = BTreeMap<(SocketAddr, &'static str), ObjectRef>;
-
-fn protocol_name(p: L4Protocol) -> &'static str {
-    match p {
-        L4Protocol::Tcp => "TCP",
-        L4Protocol::Udp => "UDP",
-        L4Protocol::Sctp => "SCTP",
-    }
-}
-
-fn unspecified(like: IpAddr) -> IpAddr {
-    match like {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    }
-}
-
-/// A service translation (or refusal) of the eBPF programs as a Hubble flow:
-/// verdict TRANSLATED (socket LB: TraceSock; north-south: trace
-/// from-network) or DROPPED (SERVICE_BACKEND_NOT_FOUND); destination the
-/// chosen backend (the VIP when dropped), destination service from
-/// `names`. The socket hooks run before the socket has a source address,
-/// so their source is the unspecified address, port 0.
-pub fn flow_of(r: &FlowRecord, names: &ServiceNames) -> Flow {
-    let north_south = matches!(r.hook, Hook::TcIngress | Hook::Xdp);
-    let translated = r.verdict == portico_ebpf::Verdict::Translated;
-    let destination = r.backend.unwrap_or(r.service);
-    let source = r
-        .source
-        .unwrap_or_else(|| SocketAddr::new(unspecified(r.service.ip()), 0));
-    let l4 = match r.protocol {
-        "TCP" => Some(Layer4::Tcp {
-            source_port: source.port(),
-            destination_port: destination.port(),
-            flags: TcpFlags::SYN,
-        }),
-        "UDP" => Some(Layer4::Udp {
-            source_port: source.port(),
-            destination_port: destination.port(),
-        }),
-        _ => None,
-    };
-    // NodePort frontends are keyed by the unspecified address.
-    let service = names
-        .get(&(r.service, r.protocol))
-        .or_else(|| {
-            let any = SocketAddr::new(unspecified(r.service.ip()), r.service.port());
-            names.get(&(any, r.protocol))
-        })
-        .map(|o| ServiceRef {
-            namespace: Arc::from(o.namespace.as_str()),
-            name: Arc::from(o.name.as_str()),
-        });
-    Flow {
-        time: r.wall_time(),
-        verdict: if translated {
-            Verdict::Translated
-        } else {
-            Verdict::Dropped
-        },
-        drop_reason: (!translated).then_some(DropReason::SERVICE_BACKEND_NOT_FOUND),
-        ip: Some(IpInfo {
-            source: source.ip(),
-            destination: destination.ip(),
-        }),
-        l4,
-        destination_service: service,
-        destination_names: vec![Arc::from(r.service.to_string().as_str())],
-        is_reply: Some(false),
-        event_type: match (translated, north_south) {
-            (false, _) => EventType::drop(DropReason::SERVICE_BACKEND_NOT_FOUND),
-            (true, true) => EventType::trace(TracePoint::FromNetwork),
-            (true, false) => EventType {
-                kind: EventType::TRACE_SOCK,
-                sub_type: 0,
-            },
-        },
-        traffic_direction: if north_south {
-            TrafficDirection::Ingress
-        } else {
-            TrafficDirection::Egress
-        },
-        ..Flow::default()
-    }
-}
-
-/// The agent's own Hubble observer API: a flow ring fed by the programs'
-/// ring buffers (one task per reader, woken by the kernel through epoll).
-pub struct AgentFlows {
-    ring: FlowRing,
-    server: HubbleServer,
-    names: watch::Sender<Arc<ServiceNames>>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl AgentFlows {
-    /// Binds the Hubble API on `addr` (port 0 picks one).
-    pub async fn start(addr: SocketAddr) -> anyhow::Result<AgentFlows> {
-        let ring = FlowRing::new(RingConfig::default()).context("creating the flow ring")?;
-        let server = portico_observe::hubble::bind(addr, ring.clone(), ServerOptions::default())
-            .await
-            .with_context(|| format!("starting the Hubble observer API on {addr}"))?;
-        Ok(AgentFlows {
-            ring,
-            server,
-            names: watch::Sender::new(Arc::new(ServiceNames::new())),
-            tasks: Vec::new(),
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
-    }
-
-    /// Streams `reader`'s records into the ring until shutdown.
-    pub fn add_reader(&mut self, reader: EventReader) -> anyhow::Result<()> {
-        // `with_interest` is deprecated for types that do not own their
-        // descriptor; the EventReader owns the ring buffer's, and the AsyncFd
-        // owns the reader, so it stays open while registered.
-        #[allow(deprecated)]
-        let reader = AsyncFd::with_interest(reader, Interest::READABLE)
-            .context("registering the eBPF event ring buffer with the runtime")?;
-        let task = tokio::spawn(pump(reader, self.ring.sink(), self.names.subscribe()));
-        self.tasks.push(task);
-        Ok(())
-    }
-
-    /// The Services behind the frontends, for the flows' destination service.
-    pub fn set_services(&self, services: &[ServiceFrontend]) {
-        let names: ServiceNames = services
-            .iter()
-            .map(|f| {
-                (
-                    (
-                        SocketAddr::new(f.address, f.port),
-                        protocol_name(f.protocol),
-                    ),
-                    f.service.clone(),
-                )
-            })
-            .collect();
-        self.names.send_replace(Arc::new(names));
-    }
-
-    pub async fn shutdown(self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-        if let Err(e) = self.server.shutdown().await {
-            tracing::warn!(error = %e, "Hubble observer API shutdown");
-        }
-    }
-}
-
-/// Records per wake-up; more wait for the next turn of the loop.
-const DRAIN_BATCH: usize = 256;
-
-async fn pump(
-    mut reader: AsyncFd<EventReader>,
-    sink: FlowSink,
-    names: watch::Receiver<Arc<ServiceNames>>,
-) {
-    loop {
-        let mut ready = match reader.readable_mut().await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "eBPF event ring buffer: no more flows");
-                return;
-            }
-        };
-        let records = ready.get_inner_mut().drain(DRAIN_BATCH);
-        if records.len() < DRAIN_BATCH {
-            // Drained: the kernel wakes the descriptor for the next record.
-            ready.clear_ready();
-        }
-        let names = names.borrow().clone();
-        for r in &records {
-            sink.emit(flow_of(r, &names));
-        }
-    }
 }
 
 fn parse_snat(s: &str) -> Result<(String, std::net::Ipv4Addr), String> {
@@ -473,7 +305,11 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use clap::Parser;
+    use portico_ir::{L4Protocol, ObjectRef};
+    use portico_observe::flow::EventType;
 
     use super::*;
 
@@ -522,84 +358,6 @@ mod tests {
             AgentCli::try_parse_from(["portico", "--config", "/tmp", "--north-south", "ebpf"])
                 .is_err()
         );
-    }
-
-    fn record(hook: Hook, verdict: portico_ebpf::Verdict) -> FlowRecord {
-        let translated = verdict == portico_ebpf::Verdict::Translated;
-        FlowRecord {
-            monotonic_ns: 0,
-            socket_cookie: 1,
-            netns_cookie: 2,
-            hook,
-            source: matches!(hook, Hook::TcIngress | Hook::Xdp)
-                .then(|| "192.0.2.9:40000".parse().unwrap()),
-            protocol: "TCP",
-            verdict,
-            drop_reason: (!translated).then_some(portico_ebpf::events::DropReason::NoBackends),
-            service: "10.96.0.10:80".parse().unwrap(),
-            service_id: 3,
-            backend: translated.then(|| "10.0.0.1:8080".parse().unwrap()),
-            backend_id: 7,
-        }
-    }
-
-    fn names() -> ServiceNames {
-        let web = ObjectRef {
-            kind: "Service".into(),
-            namespace: "shop".into(),
-            name: "web".into(),
-        };
-        BTreeMap::from([
-            (("10.96.0.10:80".parse().unwrap(), "TCP"), web.clone()),
-            (("0.0.0.0:30080".parse().unwrap(), "TCP"), web),
-        ])
-    }
-
-    #[test]
-    fn flow_records_become_hubble_flows() {
-        let names = names();
-        let sock = flow_of(
-            &record(Hook::Connect4, portico_ebpf::Verdict::Translated),
-            &names,
-        );
-        assert_eq!(sock.verdict, Verdict::Translated);
-        assert_eq!(sock.event_type.kind, EventType::TRACE_SOCK);
-        assert_eq!(sock.traffic_direction, TrafficDirection::Egress);
-        let ip = sock.ip.expect("ip");
-        assert_eq!(ip.destination.to_string(), "10.0.0.1");
-        assert!(ip.source.is_unspecified());
-        assert_eq!(sock.l4.and_then(|l| l.ports()), Some((0, 8080)));
-        let svc = sock.destination_service.expect("service");
-        assert_eq!((&*svc.namespace, &*svc.name), ("shop", "web"));
-
-        let ns = flow_of(
-            &record(Hook::Xdp, portico_ebpf::Verdict::Translated),
-            &names,
-        );
-        assert_eq!(ns.event_type, EventType::trace(TracePoint::FromNetwork));
-        assert_eq!(ns.traffic_direction, TrafficDirection::Ingress);
-        assert_eq!(ns.ip.expect("ip").source.to_string(), "192.0.2.9");
-
-        let dropped = flow_of(
-            &record(Hook::TcIngress, portico_ebpf::Verdict::Dropped),
-            &names,
-        );
-        assert_eq!(dropped.verdict, Verdict::Dropped);
-        assert_eq!(
-            dropped.drop_reason,
-            Some(DropReason::SERVICE_BACKEND_NOT_FOUND)
-        );
-        assert_eq!(
-            dropped.ip.expect("ip").destination.to_string(),
-            "10.96.0.10"
-        );
-
-        // A NodePort frontend is named by its unspecified-address entry.
-        let mut np = record(Hook::TcIngress, portico_ebpf::Verdict::Translated);
-        np.service = "192.0.2.1:30080".parse().unwrap();
-        assert!(flow_of(&np, &names).destination_service.is_some());
-        np.service = "192.0.2.1:30081".parse().unwrap();
-        assert!(flow_of(&np, &names).destination_service.is_none());
     }
 
     /// Removes the test's cgroup and pins, also on panic.
@@ -680,14 +438,11 @@ mod tests {
             weights: BTreeMap::new(),
             terminating: Vec::new(),
         };
-        lb.sync(std::slice::from_ref(&frontend));
-        let mut flows = AgentFlows::start("127.0.0.1:0".parse().unwrap())
+        let flows = AgentFlows::start("127.0.0.1:0".parse().unwrap())
             .await
             .expect("hubble");
-        flows.set_services(std::slice::from_ref(&frontend));
-        flows
-            .add_reader(lb.take_events().expect("events"))
-            .expect("reader");
+        lb.forward_flows(flows.sink()).expect("forward flows");
+        lb.sync(std::slice::from_ref(&frontend));
 
         // A client process inside the cgroup connects to the VIP.
         let script = format!(
