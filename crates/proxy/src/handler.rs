@@ -14,6 +14,7 @@ use portico_ir::AppProtocol;
 use crate::action::Action;
 use crate::bind::ConnCtx;
 use crate::body::Body;
+use crate::extended_connect;
 use crate::filters::{Cors, Filter};
 use crate::flow::{Disposition, Start, Trace};
 use crate::hygiene;
@@ -243,6 +244,22 @@ async fn forward(
         trace.disposition = Disposition::Answered;
         return finish(resp, action, Some(backend), &plan);
     }
+    // RFC 8441: a WebSocket on an HTTP/2 stream reaches HTTP/1.1 upstreams
+    // as an HTTP/1.1 upgrade.
+    let stream_websocket = extended_connect::is_websocket(&parts);
+    if stream_websocket {
+        if cluster.protocol == AppProtocol::H2c {
+            tracing::debug!(cluster = %cluster.id, "WebSocket over HTTP/2 to an h2c backend");
+            trace.disposition = Disposition::Error;
+            return finish(
+                reply(StatusCode::NOT_IMPLEMENTED, grpc),
+                action,
+                Some(backend),
+                &plan,
+            );
+        }
+        extended_connect::to_upgrade_request(&mut parts);
+    }
     // WebSocket and other HTTP/1.1 upgrades are tunnelled to HTTP/1.1 upstreams.
     let upgrade =
         hygiene::is_websocket_upgrade(&parts.headers) && cluster.protocol != AppProtocol::H2c;
@@ -322,6 +339,9 @@ async fn forward(
                 let upstream = hyper::upgrade::on(&mut resp);
                 let (mut rp, _) = resp.into_parts();
                 hygiene::strip_hop_by_hop(&mut rp.headers, true);
+                if stream_websocket {
+                    extended_connect::to_stream_response(&mut rp);
+                }
                 upgrade::splice(downstream, upstream, guard);
                 Response::from_parts(rp, Body::Empty)
             } else {

@@ -12,6 +12,7 @@ mod action;
 mod bind;
 mod body;
 mod error;
+mod extended_connect;
 pub mod filters;
 mod flow;
 mod handler;
