@@ -66,6 +66,16 @@ async fn route(ctx: &ConnCtx, req: Request<Incoming>, trace: &mut Trace) -> Resp
         table.find(host.as_deref().unwrap_or(""), &parts)
     };
     let Some((listener, route)) = found else {
+        // No route, but the Host belongs to another HTTPS listener than
+        // the one the TLS server name chose: misdirected, not missing.
+        if let Some(tls_listener) = &ctx.tls_listener
+            && table
+                .listener_for(host::request_host(&parts).as_deref().unwrap_or(""))
+                .is_some_and(|id| **id != **tls_listener)
+        {
+            trace.disposition = Disposition::Error;
+            return reply(StatusCode::MISDIRECTED_REQUEST, is_grpc(&parts.headers));
+        }
         trace.disposition = Disposition::NoRoute;
         Metrics::incr(&ctx.shared.metrics.no_route_total);
         tracing::debug!(peer = %ctx.peer, path = parts.uri.path(), "no route");

@@ -24,8 +24,7 @@
 //! Not claimed: `GatewayBackendClientCertificate` (translate resolves
 //! `spec.tls.backend.clientCertificateRef` for the Gateway status, but
 //! clusters are shared between Gateways, so the certificate is not yet
-//! handed to the data plane), `GatewayHTTPSListenerDetectMisdirectedRequests`
-//! (421 is answered only when the Host finds a route on another listener).
+//! handed to the data plane).
 
 /// Sorted feature names. Each entry names the test that proves it
 /// (`proxy::` = crates/proxy/tests/integration, `golden:` =
@@ -50,6 +49,10 @@ pub const SUPPORTED: &[&str] = &[
     "GatewayFrontendClientCertificateValidationInsecureFallback",
     // proxy::routing::host_routing_and_listener_isolation; binds list listeners most specific first.
     "GatewayHTTPListenerIsolation",
+    // proxy::https (421 when the Host selects another HTTPS listener than the
+    // SNI, with or without a route there); conformance:
+    // HTTPRouteHTTPSListenerDetectMisdirectedRequests.
+    "GatewayHTTPSListenerDetectMisdirectedRequests",
     // The proxy binds whatever port the IR names (proxy::lifecycle).
     "GatewayPort8080",
     // golden: gateway-static-address, gateway-address-not-usable, gateway-unsupported-address.

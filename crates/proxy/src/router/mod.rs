@@ -110,6 +110,15 @@ impl RouteTable {
             })
     }
 
+    /// The listener a request to `host` belongs to, route or not (the
+    /// most specific listener hostname that matches).
+    pub fn listener_for(&self, host: &str) -> Option<&Arc<str>> {
+        self.listeners
+            .iter()
+            .find(|l| l.hostname.matches(host))
+            .map(|l| &l.id)
+    }
+
     pub fn route_count(&self) -> usize {
         self.listeners.iter().map(|l| l.route_count).sum()
     }
