@@ -36,7 +36,7 @@ async fn ready(env: &Env, route: &str) -> Result<String, Failure> {
 }
 
 /// `path` with the header-modifying filter of these manifests applied.
-fn modified(path: &str) -> Expect {
+pub(super) fn modified(path: &str) -> Expect {
     Expect::get(path, "infra-backend-v1", INFRA_NS)
         .headers(&[
             ("X-Header-Remove", "remove-val"),

@@ -1,7 +1,8 @@
 //! HTTPRoute RequestMirror with `percent` and `fraction`: the primary
 //! backend answers every request, the mirror sees the configured share.
 
-use crate::expect::{Expect, ExpectedRequest, expect_mirror_share};
+use super::httproute_mirror::modified;
+use crate::expect::{Expect, expect_mirror_share};
 use crate::status::{route_accepted, route_resolved};
 use crate::{ConformanceTest, Env, Failure, INFRA_NS, conformance_test};
 
@@ -28,20 +29,6 @@ async fn percentage_mirror(env: &Env) -> Result<(), Failure> {
     // `fraction: 25/50`.
     expect_mirror_share(env, &gw, &v1("/percent-mirror-fraction"), MIRROR, 50).await?;
     // `percent: 35` after a header modifier.
-    let path = "/percent-mirror-and-modify-headers";
-    let modified = v1(path)
-        .headers(&[
-            ("X-Header-Remove", "remove-val"),
-            ("X-Header-Add-Append", "append-val-1"),
-        ])
-        .expect_request(ExpectedRequest::new(
-            path,
-            &[
-                ("X-Header-Add", "header-val-1"),
-                ("X-Header-Add-Append", "append-val-1,header-val-2"),
-                ("X-Header-Set", "set-overwrites-values"),
-            ],
-            &["X-Header-Remove"],
-        ));
+    let modified = modified("/percent-mirror-and-modify-headers");
     expect_mirror_share(env, &gw, &modified, MIRROR, 35).await
 }

@@ -3,7 +3,7 @@
 //! ListenerSet listener by sectionName, and status lists only the
 //! parentRefs the route declares.
 
-use super::listenerset::attached_listener_sets;
+use super::listenerset::{attached_listener_sets, listener_set_conditions};
 use super::listenerset_namespaces::ACCEPTED_LISTENER;
 use crate::expect::{Expect, expect_all};
 use crate::status::{self, Cond, ParentExpect, listener_set_listeners, route_parent_conditions};
@@ -104,45 +104,41 @@ async fn dual_parent_ref(env: &Env) -> Result<(), Failure> {
     .await?;
     // The Gateway parentRef names a section only the ListenerSet has.
     let one = "route-dual-parentref-one";
+    parent_has(env, one, SET, ACCEPTED).await?;
+    section_only_on_set(
+        env,
+        &gw,
+        (one, GW),
+        Expect::get("/dualone", "infra-backend-v2", INFRA_NS).host("ls-dual.com"),
+        Expect::status("/dualone", 404).host("gw-dual.com"),
+    )
+    .await
+}
+
+/// `route`'s parentRef to `gateway` names a section only its ListenerSet
+/// has: NoMatchingParent, and only `served` (through the ListenerSet)
+/// answers; `not_found` (through the Gateway's listener) is 404.
+async fn section_only_on_set(
+    env: &Env,
+    gw_addr: &str,
+    (route, gateway): (&str, &str),
+    served: Expect,
+    not_found: Expect,
+) -> Result<(), Failure> {
     parent_has(
         env,
-        one,
-        GW,
+        route,
+        gateway,
         &[Cond("Accepted", "False", "NoMatchingParent")],
     )
     .await?;
-    parent_has(env, one, SET, ACCEPTED).await?;
-    expect_all(
-        env,
-        &gw,
-        &[
-            Expect::get("/dualone", "infra-backend-v2", INFRA_NS).host("ls-dual.com"),
-            Expect::status("/dualone", 404).host("gw-dual.com"),
-        ],
-    )
-    .await
+    expect_all(env, gw_addr, &[served, not_found]).await
 }
 
 async fn gateway_parent_section_name_not_found(env: &Env) -> Result<(), Failure> {
     const GW: &str = "gateway-section-name";
     let gw = gateway_with_one_set(env, GW).await?;
-    status::eventually(
-        env,
-        "ListenerSet",
-        INFRA_NS,
-        "listenerset-section-name",
-        |ls| {
-            status::conditions_match(
-                ls.pointer("/status/conditions")
-                    .unwrap_or(&serde_json::Value::Null),
-                ACCEPTED,
-                ls.pointer("/metadata/generation")
-                    .and_then(serde_json::Value::as_i64)
-                    .unwrap_or(1),
-            )
-        },
-    )
-    .await?;
+    listener_set_conditions(env, INFRA_NS, "listenerset-section-name", ACCEPTED).await?;
     parent_has(
         env,
         "route-via-listenerset",
@@ -150,20 +146,12 @@ async fn gateway_parent_section_name_not_found(env: &Env) -> Result<(), Failure>
         ACCEPTED,
     )
     .await?;
-    parent_has(
-        env,
-        "route-via-gateway",
-        GW,
-        &[Cond("Accepted", "False", "NoMatchingParent")],
-    )
-    .await?;
-    expect_all(
+    section_only_on_set(
         env,
         &gw,
-        &[
-            Expect::get("/goodsection", "infra-backend-v1", INFRA_NS).host("ls-section-name.com"),
-            Expect::status("/badsection", 404).host("gw-section.com"),
-        ],
+        ("route-via-gateway", GW),
+        Expect::get("/goodsection", "infra-backend-v1", INFRA_NS).host("ls-section-name.com"),
+        Expect::status("/badsection", 404).host("gw-section.com"),
     )
     .await
 }
