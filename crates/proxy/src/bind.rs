@@ -56,14 +56,19 @@ pub(crate) struct ConnCtx {
     /// HTTPS: the listener the TLS server name selected (421 when the
     /// Host selects another one).
     pub tls_listener: Option<Arc<str>>,
+    /// Upstream connections that carry this connection's PROXY header.
+    pub upstream: proxy_protocol::ClientConns,
 }
 
 impl ConnCtx {
     /// The client connection, for a PROXY protocol header upstream.
-    pub fn origin(&self) -> proxy_protocol::Addresses {
-        proxy_protocol::Addresses {
-            source: self.peer,
-            destination: self.local,
+    pub fn origin(&self) -> proxy_protocol::Origin<'_> {
+        proxy_protocol::Origin {
+            addresses: proxy_protocol::Addresses {
+                source: self.peer,
+                destination: self.local,
+            },
+            conns: &self.upstream,
         }
     }
 }
@@ -276,6 +281,7 @@ fn serve(
                     peer_ip: HeaderValue::from_str(&peer.ip().to_string())
                         .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
                     tls_listener: None,
+                    upstream: proxy_protocol::ClientConns::default(),
                 };
                 match tls {
                     None => run(&builder, watcher, ctx, TokioIo::new(stream)).await,

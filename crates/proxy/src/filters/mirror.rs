@@ -91,7 +91,7 @@ impl Mirror {
                     if resp.into_body().collect().await.is_ok()
                         && let Some(connection) = connection
                     {
-                        endpoint.h1.checkin(connection);
+                        connection.checkin(&endpoint.h1);
                     }
                 }
                 Err(error) => {

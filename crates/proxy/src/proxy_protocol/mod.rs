@@ -13,6 +13,7 @@
 
 pub mod encode;
 pub mod parse;
+mod reuse;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,15 @@ use tokio::net::TcpStream;
 use crate::bind::BindShared;
 
 pub use parse::{Addresses, ParseError};
+pub use reuse::ClientConns;
+
+/// The client connection a request came on: the addresses for a PROXY
+/// header upstream, and the upstream connections only it may reuse.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    pub addresses: Addresses,
+    pub(crate) conns: &'a ClientConns,
+}
 
 /// Why a connection on a PROXY-protocol bind was closed before serving.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

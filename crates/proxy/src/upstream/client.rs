@@ -31,7 +31,7 @@ pub enum SendError {
 
 /// A response and, for plain HTTP/1.1, the connection it arrives on: hand
 /// that to [`super::InflightGuard::attach`] (or drop it to close it).
-pub type Exchange = (Response<Incoming>, Option<super::h1::Sender>);
+pub type Exchange = (Response<Incoming>, Option<super::h1::Connection>);
 
 #[derive(Debug, Clone)]
 pub struct Clients {
@@ -50,16 +50,17 @@ impl Clients {
     /// Sends `req` (origin-form or absolute URI, `Host` set) to `endpoint`.
     /// `origin` is the client connection the request came on (`None` for
     /// requests of the gateway's own, such as mirrors): clusters that ask
-    /// for the PROXY protocol get it in the header of a connection of the
-    /// request's own, never shared with another client.
+    /// for the PROXY protocol get it in the header of connections that only
+    /// this client connection reuses (HTTP/1.1) or that serve this request
+    /// alone (h2c, backend TLS, mirrors).
     pub async fn send(
         &self,
         cluster: &ClusterState,
         endpoint: &Arc<EndpointState>,
         mut req: Request<Body>,
-        origin: Option<proxy_protocol::Addresses>,
+        origin: Option<proxy_protocol::Origin<'_>>,
     ) -> Result<Exchange, SendError> {
-        let preface = proxy_protocol::preface(cluster.proxy_protocol, origin);
+        let preface = proxy_protocol::preface(cluster.proxy_protocol, origin.map(|o| o.addresses));
         match &cluster.tls {
             Ok(None) => {}
             Ok(Some(tls)) => {
@@ -118,21 +119,32 @@ impl Clients {
                     *req.uri_mut() = Uri::from(pq);
                 }
                 *req.version_mut() = Version::HTTP_11;
-                if let Some(p) = &preface {
-                    let resp =
-                        super::h1::send_unpooled(endpoint.address, self.connect_timeout, p, req)
-                            .await?;
-                    return Ok((resp, None));
-                }
+                let home = match (&preface, origin, cluster.proxy_protocol) {
+                    (None, _, _) => None,
+                    (Some(_), Some(o), Some(version)) => {
+                        Some(o.conns.pool(endpoint.address, version))
+                    }
+                    (Some(p), _, _) => {
+                        let resp = super::h1::send_unpooled(
+                            endpoint.address,
+                            self.connect_timeout,
+                            p,
+                            req,
+                        )
+                        .await?;
+                        return Ok((resp, None));
+                    }
+                };
                 let (resp, sender) = super::h1::send(
-                    &endpoint.h1,
+                    home.as_deref().unwrap_or(&endpoint.h1),
                     endpoint.address,
+                    preface.as_deref().unwrap_or_default(),
                     self.connect_timeout,
                     self.idle_timeout,
                     req,
                 )
                 .await?;
-                Ok((resp, Some(sender)))
+                Ok((resp, Some(super::h1::Connection { sender, home })))
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::uri::Authority;
 
-use super::h1::{H1Pool, Sender};
+use super::h1::{Connection, H1Pool};
 use super::h1_tls::TlsPool;
 use super::h2::H2Slot;
 use super::outlier::OutlierState;
@@ -58,7 +58,7 @@ impl EndpointState {
 #[derive(Debug)]
 pub struct InflightGuard {
     endpoint: Arc<EndpointState>,
-    connection: Option<Sender>,
+    connection: Option<Connection>,
 }
 
 impl InflightGuard {
@@ -75,7 +75,7 @@ impl InflightGuard {
     }
 
     /// The pooled connection the response is read from.
-    pub(crate) fn attach(&mut self, connection: Sender) {
+    pub(crate) fn attach(&mut self, connection: Connection) {
         self.connection = Some(connection);
     }
 
@@ -83,7 +83,7 @@ impl InflightGuard {
     /// request. (Dropping the guard without this closes the connection.)
     pub fn reuse(mut self) {
         if let Some(connection) = self.connection.take() {
-            self.endpoint.h1.checkin(connection);
+            connection.checkin(&self.endpoint.h1);
         }
     }
 }

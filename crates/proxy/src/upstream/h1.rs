@@ -9,6 +9,7 @@
 //! stack is per endpoint and its lock is only held for a push or a pop.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
@@ -24,6 +25,25 @@ use crate::body::Body;
 const MAX_IDLE: usize = 1024;
 
 pub type Sender = http1::SendRequest<Body>;
+
+/// A connection handed out with its response, and the pool it returns to
+/// once the response is complete: the endpoint's (`home: None`), or that
+/// of the one client connection whose PROXY header it carries.
+#[derive(Debug)]
+pub struct Connection {
+    pub(crate) sender: Sender,
+    pub(crate) home: Option<Arc<H1Pool>>,
+}
+
+impl Connection {
+    /// Returns the connection to its pool; `shared` is the endpoint's.
+    pub fn checkin(self, shared: &H1Pool) {
+        match &self.home {
+            Some(home) => home.checkin(self.sender),
+            None => shared.checkin(self.sender),
+        }
+    }
+}
 
 struct Idle {
     sender: Sender,
@@ -91,13 +111,14 @@ impl H1Pool {
 pub async fn send(
     pool: &H1Pool,
     address: SocketAddr,
+    preface: &[u8],
     connect_timeout: Duration,
     idle_timeout: Duration,
     req: Request<Body>,
 ) -> Result<(Response<Incoming>, Sender), SendError> {
     let (mut sender, pooled) = match pool.checkout(idle_timeout).await {
         Some(s) => (s, true),
-        None => (dial(address, connect_timeout).await?, false),
+        None => (dial_with(address, connect_timeout, preface).await?, false),
     };
     match sender.try_send_request(req).await {
         Ok(resp) => Ok((resp, sender)),
@@ -106,7 +127,7 @@ pub async fn send(
             // request (keep-alive race): the request is intact, dial anew.
             Some(req) if pooled => {
                 tracing::debug!(%address, error = %error.error(), "pooled connection closed; redialing");
-                let mut sender = dial(address, connect_timeout).await?;
+                let mut sender = dial_with(address, connect_timeout, preface).await?;
                 let resp = sender
                     .send_request(req)
                     .await
@@ -119,8 +140,8 @@ pub async fn send(
 }
 
 /// Sends `req` over a connection of its own that starts with `preface` (a
-/// PROXY protocol header names one client, so such a connection is never
-/// pooled; it closes when the response is done).
+/// PROXY header without a client connection to reuse it for: it closes
+/// when the response is done).
 pub async fn send_unpooled(
     address: SocketAddr,
     connect_timeout: Duration,
@@ -132,10 +153,6 @@ pub async fn send_unpooled(
         .send_request(req)
         .await
         .map_err(|e| SendError::Broken(e.to_string()))
-}
-
-async fn dial(address: SocketAddr, connect_timeout: Duration) -> Result<Sender, SendError> {
-    dial_with(address, connect_timeout, &[]).await
 }
 
 async fn dial_with(
@@ -222,7 +239,7 @@ mod tests {
         let (addr, accepted) = backend().await;
         let pool = H1Pool::default();
         for _ in 0..5 {
-            let (resp, sender) = tokio::time::timeout(T, send(&pool, addr, T, T, get()))
+            let (resp, sender) = tokio::time::timeout(T, send(&pool, addr, &[], T, T, get()))
                 .await
                 .unwrap()
                 .unwrap();
@@ -239,7 +256,7 @@ mod tests {
         let (addr, accepted) = backend().await;
         let pool = H1Pool::default();
         for _ in 0..3 {
-            let (resp, _sender) = tokio::time::timeout(T, send(&pool, addr, T, T, get()))
+            let (resp, _sender) = tokio::time::timeout(T, send(&pool, addr, &[], T, T, get()))
                 .await
                 .unwrap()
                 .unwrap();
@@ -252,10 +269,12 @@ mod tests {
     async fn expired_idle_connections_are_closed_not_used() {
         let (addr, accepted) = backend().await;
         let pool = H1Pool::default();
-        let (resp, sender) = send(&pool, addr, T, T, get()).await.unwrap();
+        let (resp, sender) = send(&pool, addr, &[], T, T, get()).await.unwrap();
         resp.into_body().collect().await.unwrap();
         pool.checkin(sender);
-        let (resp, _) = send(&pool, addr, T, Duration::ZERO, get()).await.unwrap();
+        let (resp, _) = send(&pool, addr, &[], T, Duration::ZERO, get())
+            .await
+            .unwrap();
         resp.into_body().collect().await.unwrap();
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
         assert_eq!(pool.idle_len(), 0);
@@ -278,7 +297,7 @@ mod tests {
         });
         let pool = H1Pool::default();
         for _ in 0..3 {
-            let (resp, sender) = tokio::time::timeout(T, send(&pool, addr, T, T, get()))
+            let (resp, sender) = tokio::time::timeout(T, send(&pool, addr, &[], T, T, get()))
                 .await
                 .unwrap()
                 .unwrap();
@@ -294,7 +313,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let pool = H1Pool::default();
-        let err = send(&pool, addr, T, T, get()).await.unwrap_err();
+        let err = send(&pool, addr, &[], T, T, get()).await.unwrap_err();
         assert!(matches!(err, SendError::Connect(_)), "{err:?}");
     }
 }

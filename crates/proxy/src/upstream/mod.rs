@@ -6,7 +6,7 @@ mod backends;
 mod client;
 mod cluster;
 mod endpoint;
-mod h1;
+pub(crate) mod h1;
 mod h1_tls;
 mod h2;
 mod outlier;

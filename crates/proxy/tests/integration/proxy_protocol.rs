@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -392,15 +392,20 @@ async fn tls_passthrough_bind_routes_by_sni_after_the_header() {
 
 /// A backend that reads a v2 header byte-exact, then serves HTTP/1.1 and
 /// h2c (HTTPS with `tls`), answering every request with the source address
-/// the header carried. The counter holds its open connections.
-async fn v2_http_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> (SocketAddr, Arc<AtomicUsize>) {
+/// the header carried. The counters hold its open and its accepted
+/// connections.
+async fn v2_http_backend(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let l = TcpListener::bind(any_port()).await.unwrap();
     let addr = l.local_addr().unwrap();
     let open = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&open);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (count, total) = (Arc::clone(&open), Arc::clone(&accepted));
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             let tls = tls.clone();
+            total.fetch_add(1, Ordering::SeqCst);
             count.fetch_add(1, Ordering::SeqCst);
             let _open = OpenGuard(Arc::clone(&count));
             tokio::spawn(async move {
@@ -449,7 +454,7 @@ async fn v2_http_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> (SocketAddr,
             });
         }
     });
-    (addr, open)
+    (addr, open, accepted)
 }
 
 /// Answers 101 and echoes the bytes of the upgraded connection.
@@ -476,7 +481,7 @@ fn upgrade_and_echo(mut req: http::Request<hyper::body::Incoming>) -> http::Resp
 
 #[tokio::test]
 async fn websocket_upgrades_work_on_connections_with_a_header() {
-    let (ws, _) = v2_http_backend(None).await;
+    let (ws, _, _) = v2_http_backend(None).await;
     let mut ir = (*simple(
         vec![route(prefix("/"), vec![backend("ws", 1)])],
         vec![sending("ws", ws, ProxyProtocolVersion::V2)],
@@ -526,9 +531,9 @@ impl Drop for OpenGuard {
 
 #[tokio::test]
 async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
-    let (h2c, h2c_open) = v2_http_backend(None).await;
+    let (h2c, h2c_open, _) = v2_http_backend(None).await;
     let (server, ca_pem) = crate::https::backend_server_config(&["backend.example.com"]);
-    let (tls, tls_open) = v2_http_backend(Some(tokio_rustls::TlsAcceptor::from(server))).await;
+    let (tls, tls_open, _) = v2_http_backend(Some(tokio_rustls::TlsAcceptor::from(server))).await;
 
     let mut h2 = sending("h2", h2c, ProxyProtocolVersion::V2);
     h2.protocol = AppProtocol::H2c;
@@ -562,5 +567,55 @@ async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
     eventually("upstream connections closed", || {
         h2c_open.load(Ordering::SeqCst) == 0 && tls_open.load(Ordering::SeqCst) == 0
     })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_connection_reuses_only_its_own_upstream_connections() {
+    let (be, open, accepted) = v2_http_backend(None).await;
+    let mut ir = (*simple(
+        vec![route(prefix("/"), vec![backend("pp", 1)])],
+        vec![sending("pp", be, ProxyProtocolVersion::V2)],
+    ))
+    .clone();
+    ir.binds[0].proxy_protocol = true;
+    let gw = Gateway::start(Arc::new(ir)).await;
+    for (n, source) in [(1, "203.0.113.7:41234"), (2, "203.0.113.8:5000")] {
+        let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+        let addresses = Addresses {
+            source: source.parse().unwrap(),
+            destination: client().destination,
+        };
+        s.write_all(&encode(ProxyProtocolVersion::V1, Some(addresses)))
+            .await
+            .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for _ in 0..3 {
+            let req = http::Request::builder()
+                .uri("/")
+                .header("host", "x")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let resp = tokio::time::timeout(DEADLINE, sender.send_request(req))
+                .await
+                .unwrap()
+                .unwrap();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, source.as_bytes());
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            n,
+            "one upstream connection per client connection"
+        );
+        drop(sender);
+    }
+    eventually(
+        "upstream connections close with their client connection",
+        || open.load(Ordering::SeqCst) == 0,
+    )
     .await;
 }
