@@ -39,7 +39,7 @@ pub fn translate(dir: &DirState, options: &Options) -> Translated {
             id.clone(),
             LoadedObject {
                 id,
-                json: o.object.to_json(),
+                object: o.object.clone(),
                 location: Some(o.location.clone()),
             },
         );

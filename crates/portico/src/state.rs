@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use portico_ir::Ir;
-use portico_model::Location;
+use portico_model::{Location, Object};
 use portico_observe::{AdminSource, ObjectQuery, QueryError};
 use portico_translate::Statuses;
 use serde_json::{Value, json};
@@ -20,8 +20,10 @@ use crate::problems::{self, Problem};
 #[derive(Clone, Debug)]
 pub struct LoadedObject {
     pub id: ObjectId,
-    /// The object as kubectl would print it, without `status`.
-    pub json: Value,
+    /// The typed object; rendered to JSON only when the admin API asks (a
+    /// JSON tree is several times the typed object's size, and every
+    /// object is kept for the life of the state).
+    pub object: Object,
     pub location: Option<Location>,
 }
 
@@ -55,9 +57,10 @@ impl State {
         out
     }
 
-    /// The object with its status merged, as the admin API serves it.
+    /// The object as kubectl prints it, with its status merged, as the
+    /// admin API serves it.
     pub fn render(&self, object: &LoadedObject) -> Value {
-        let mut value = object.json.clone();
+        let mut value = object.object.to_json();
         let id = &object.id;
         if let (Some(status), Some(map)) = (
             self.statuses.to_json(id.kind, &id.namespace, &id.name),
@@ -140,15 +143,23 @@ mod tests {
     use super::*;
 
     fn object(kind: &'static str, namespace: &str, name: &str) -> LoadedObject {
+        let (api, spec) = match kind {
+            "Gateway" => (
+                "gateway.networking.k8s.io/v1",
+                "{gatewayClassName: c, listeners: [{name: http, port: 80, protocol: HTTP}]}",
+            ),
+            _ => ("gateway.networking.k8s.io/v1", "{}"),
+        };
+        let yaml = format!(
+            "apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  \
+             creationTimestamp: \"2026-01-01T00:00:00Z\"\nspec: {spec}\n"
+        );
+        let loaded = portico_model::load_str(std::path::Path::new("t.yaml"), &yaml);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let object = loaded.documents.into_iter().next().unwrap().object;
         LoadedObject {
-            id: ObjectId {
-                kind,
-                namespace: namespace.into(),
-                name: name.into(),
-            },
-            json: json!({"kind": kind, "metadata": {
-                "name": name, "namespace": namespace, "creationTimestamp": "2026-01-01T00:00:00Z"
-            }}),
+            id: ObjectId::of(&object),
+            object,
             location: None,
         }
     }
