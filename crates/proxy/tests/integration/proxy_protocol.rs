@@ -37,6 +37,13 @@ fn client() -> Addresses {
     }
 }
 
+/// A gateway whose one HTTP bind accepts the PROXY protocol.
+async fn behind_load_balancer(routes: Vec<HttpRoute>, clusters: Vec<Cluster>) -> Gateway {
+    let mut ir = (*simple(routes, clusters)).clone();
+    ir.binds[0].proxy_protocol = true;
+    Gateway::start(Arc::new(ir)).await
+}
+
 fn with_proxy_protocol(mut b: Bind) -> Bind {
     b.proxy_protocol = true;
     b
@@ -295,9 +302,7 @@ async fn http_upstreams_get_the_client_address_in_a_header() {
         );
     }
     // Behind a load balancer: the address from its header goes upstream.
-    let mut ir = (*simple(routes, clusters)).clone();
-    ir.binds[0].proxy_protocol = true;
-    let gw = Gateway::start(Arc::new(ir)).await;
+    let gw = behind_load_balancer(routes, clusters).await;
     for version in VERSIONS {
         let mut s = TcpStream::connect(gw.addr()).await.unwrap();
         s.write_all(&encode(version, Some(client()))).await.unwrap();
@@ -482,13 +487,11 @@ fn upgrade_and_echo(mut req: http::Request<hyper::body::Incoming>) -> http::Resp
 #[tokio::test]
 async fn websocket_upgrades_work_on_connections_with_a_header() {
     let (ws, _, _) = v2_http_backend(None).await;
-    let mut ir = (*simple(
+    let gw = behind_load_balancer(
         vec![route(prefix("/"), vec![backend("ws", 1)])],
         vec![sending("ws", ws, ProxyProtocolVersion::V2)],
-    ))
-    .clone();
-    ir.binds[0].proxy_protocol = true;
-    let gw = Gateway::start(Arc::new(ir)).await;
+    )
+    .await;
     let mut s = TcpStream::connect(gw.addr()).await.unwrap();
     s.write_all(&encode(ProxyProtocolVersion::V2, Some(client())))
         .await
@@ -545,16 +548,14 @@ async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
         subject_alt_names: vec![],
         client_certificate: None,
     });
-    let mut ir = (*simple(
+    let gw = behind_load_balancer(
         vec![
             route(prefix("/h2"), vec![backend("h2", 1)]),
             route(prefix("/tls"), vec![backend("tls", 1)]),
         ],
         vec![h2, t],
-    ))
-    .clone();
-    ir.binds[0].proxy_protocol = true;
-    let gw = Gateway::start(Arc::new(ir)).await;
+    )
+    .await;
     for path in ["/h2", "/tls", "/h2", "/tls"] {
         let mut s = TcpStream::connect(gw.addr()).await.unwrap();
         s.write_all(&encode(ProxyProtocolVersion::V1, Some(client())))
@@ -573,13 +574,11 @@ async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
 #[tokio::test]
 async fn a_client_connection_reuses_only_its_own_upstream_connections() {
     let (be, open, accepted) = v2_http_backend(None).await;
-    let mut ir = (*simple(
+    let gw = behind_load_balancer(
         vec![route(prefix("/"), vec![backend("pp", 1)])],
         vec![sending("pp", be, ProxyProtocolVersion::V2)],
-    ))
-    .clone();
-    ir.binds[0].proxy_protocol = true;
-    let gw = Gateway::start(Arc::new(ir)).await;
+    )
+    .await;
     for (n, source) in [(1, "203.0.113.7:41234"), (2, "203.0.113.8:5000")] {
         let mut s = TcpStream::connect(gw.addr()).await.unwrap();
         let addresses = Addresses {
