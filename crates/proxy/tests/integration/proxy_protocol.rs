@@ -44,6 +44,16 @@ async fn behind_load_balancer(routes: Vec<HttpRoute>, clusters: Vec<Cluster>) ->
     Gateway::start(Arc::new(ir)).await
 }
 
+/// [`behind_load_balancer`] with every request to `upstream`, which gets
+/// a v2 header.
+async fn to_one_v2_backend(upstream: SocketAddr) -> Gateway {
+    behind_load_balancer(
+        vec![route(prefix("/"), vec![backend("pp", 1)])],
+        vec![sending("pp", upstream, ProxyProtocolVersion::V2)],
+    )
+    .await
+}
+
 fn with_proxy_protocol(mut b: Bind) -> Bind {
     b.proxy_protocol = true;
     b
@@ -487,11 +497,7 @@ fn upgrade_and_echo(mut req: http::Request<hyper::body::Incoming>) -> http::Resp
 #[tokio::test]
 async fn websocket_upgrades_work_on_connections_with_a_header() {
     let (ws, _, _) = v2_http_backend(None).await;
-    let gw = behind_load_balancer(
-        vec![route(prefix("/"), vec![backend("ws", 1)])],
-        vec![sending("ws", ws, ProxyProtocolVersion::V2)],
-    )
-    .await;
+    let gw = to_one_v2_backend(ws).await;
     let mut s = TcpStream::connect(gw.addr()).await.unwrap();
     s.write_all(&encode(ProxyProtocolVersion::V2, Some(client())))
         .await
@@ -574,11 +580,7 @@ async fn h2c_and_backend_tls_upstreams_get_the_header_first() {
 #[tokio::test]
 async fn a_client_connection_reuses_only_its_own_upstream_connections() {
     let (be, open, accepted) = v2_http_backend(None).await;
-    let gw = behind_load_balancer(
-        vec![route(prefix("/"), vec![backend("pp", 1)])],
-        vec![sending("pp", be, ProxyProtocolVersion::V2)],
-    )
-    .await;
+    let gw = to_one_v2_backend(be).await;
     for (n, source) in [(1, "203.0.113.7:41234"), (2, "203.0.113.8:5000")] {
         let mut s = TcpStream::connect(gw.addr()).await.unwrap();
         let addresses = Addresses {
