@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use portico_ir::{BindProtocol, HostMatch, ListenerTls, ObjectRef};
+use portico_ir::{BindProtocol, CertifiedKeyPem, HostMatch, ListenerTls, ObjectRef};
 
 use crate::routes::ListenerRoutes;
 use crate::status::RouteGroupKind;
@@ -20,6 +20,9 @@ pub struct GatewayCtx {
     /// Its TCP-based binds read a PROXY protocol header first
     /// ([`crate::proxy_protocol`]).
     pub proxy_protocol: bool,
+    /// `spec.tls.backend.clientCertificateRef`, resolved: presented to
+    /// backends that a BackendTLSPolicy makes TLS.
+    pub backend_client_certificate: Option<CertifiedKeyPem>,
     pub listeners: Vec<ListenerCtx>,
 }
 

@@ -20,11 +20,7 @@
 //! | `TLSRouteModeMixed` | proxy: Terminate and Passthrough listeners on one port (translation stops reporting ProtocolConflict for them) |
 //! | `TCPRoute`, `UDPRoute` | proxy: L4 stream / datagram proxy |
 //! | `BackendTLSPolicySANValidation` | proxy: subjectAltNames (Hostname, URI) checked after the chain |
-//!
-//! Not claimed: `GatewayBackendClientCertificate` (translate resolves
-//! `spec.tls.backend.clientCertificateRef` for the Gateway status, but
-//! clusters are shared between Gateways, so the certificate is not yet
-//! handed to the data plane).
+//! | `GatewayBackendClientCertificate` | proxy presents the Gateway's client certificate on BackendTLSPolicy connections |
 
 /// Sorted feature names. Each entry names the test that proves it
 /// (`proxy::` = crates/proxy/tests/integration, `golden:` =
@@ -43,6 +39,10 @@ pub const SUPPORTED: &[&str] = &[
     "Gateway",
     // golden: gateway-static-address (an IPAddress entry without value).
     "GatewayAddressEmpty",
+    // conformance: GatewayTLSBackendClientCertificate, GatewayInvalidTLSBackendConfiguration;
+    // translate routes::backend_tls (a cluster presents the certificate only
+    // when every Gateway reaching it configures the same one).
+    "GatewayBackendClientCertificate",
     // proxy::https::frontend_client_certificate_validation (strict and fallback);
     // golden: gateway-client-certificate-validation.
     "GatewayFrontendClientCertificateValidation",

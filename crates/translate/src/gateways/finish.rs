@@ -267,6 +267,7 @@ mod tests {
                 "127.0.0.1".parse().expect("ip"),
             ],
             proxy_protocol: false,
+            backend_client_certificate: None,
             listeners: vec![
                 ctx(gw.clone(), "a", 80, None, true),
                 ctx(gw.clone(), "b", 80, Some("*.example.com"), true),

@@ -3,7 +3,7 @@
 //! presented to backends (`backend.clientCertificateRef`). Pure status and
 //! IR logic; the data plane enforces it.
 
-use portico_ir::{ClientValidation, ObjectRef, TlsMode};
+use portico_ir::{CertifiedKeyPem, ClientValidation, ObjectRef, TlsMode};
 use portico_model::gateway::{
     Gateway, GatewayTlsFrontendDefaultValidationMode as DefaultMode,
     GatewayTlsFrontendPerPortTlsValidationMode as PortMode,
@@ -182,12 +182,12 @@ fn resolve_cas(snapshot: &Snapshot, gw_ns: &str, v: &Validation) -> Result<Strin
 }
 
 /// `spec.tls.backend.clientCertificateRef`: `None` when unset, else the
-/// Gateway-level ResolvedRefs outcome.
+/// certificate or the Gateway-level ResolvedRefs problem.
 pub fn backend_client_certificate(
     snapshot: &Snapshot,
     gateway: &Gateway,
     owner: &ObjectRef,
-) -> Option<Result<(), Problem>> {
+) -> Option<Result<CertifiedKeyPem, Problem>> {
     let r = gateway
         .spec
         .tls
@@ -204,7 +204,11 @@ pub fn backend_client_certificate(
     };
     Some(
         certificates::resolve(snapshot, owner, std::slice::from_ref(&spec))
-            .map(|_| ())
+            .and_then(|certs| {
+                certs.into_iter().next().ok_or_else(|| {
+                    Problem::new("InvalidClientCertificateRef", "no client certificate")
+                })
+            })
             .map_err(|p| match p.reason {
                 "RefNotPermitted" => p,
                 _ => Problem::new(

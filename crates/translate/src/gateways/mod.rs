@@ -224,10 +224,11 @@ fn build_one(
         Condition::new("Programmed", true, "Programmed", "programmed", generation)
     };
     let mut conditions = vec![accepted, programmed];
-    if let Some(result) = frontend_tls::backend_client_certificate(snapshot, gw, &key) {
+    let backend_client = frontend_tls::backend_client_certificate(snapshot, gw, &key);
+    if let Some(result) = &backend_client {
         conditions.push(cond(
             "ResolvedRefs",
-            result.err().as_ref(),
+            result.as_ref().err(),
             "ResolvedRefs",
             "all references are resolved",
             generation,
@@ -267,6 +268,7 @@ fn build_one(
         },
         proxy_protocol: crate::proxy_protocol::gateway_accepts(gw.metadata.annotations.as_ref())
             .unwrap_or(false),
+        backend_client_certificate: backend_client.and_then(Result::ok),
         listeners: evals
             .into_iter()
             .map(|l| ListenerCtx {

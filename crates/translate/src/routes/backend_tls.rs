@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use portico_ir::{BackendTls, Cluster, ClusterId, SubjectAltName};
+use portico_ir::{BackendTls, CertifiedKeyPem, Cluster, ClusterId, SubjectAltName};
 use portico_model::core::ConfigMap;
 use portico_model::gateway::{
     BackendTlsPolicy, BackendTlsPolicyValidationSubjectAltNamesType as SanType,
@@ -35,6 +35,27 @@ use crate::{Options, Statuses};
 /// Gateways (indices into the translation's Gateway list) through which
 /// attached routes reach each Service `(namespace, name)`.
 pub type ServiceAncestors = HashMap<(String, String), BTreeSet<usize>>;
+
+/// The client certificate the Gateways reaching `ns/svc` present to it:
+/// clusters are shared by every Gateway whose routes use the Service, so a
+/// certificate is set only when all of those Gateways configure the same
+/// one (a Gateway without `spec.tls.backend` never presents another
+/// Gateway's certificate).
+fn gateway_client_certificate(
+    ancestors: &ServiceAncestors,
+    gateways: &[GatewayCtx],
+    ns: &str,
+    svc: &str,
+) -> Option<CertifiedKeyPem> {
+    let set = ancestors.get(&(ns.to_string(), svc.to_string()))?;
+    let mut certs = set.iter().map(|&gi| {
+        gateways
+            .get(gi)
+            .and_then(|g| g.backend_client_certificate.as_ref())
+    });
+    let first = certs.next()??;
+    certs.all(|c| c == Some(first)).then(|| first.clone())
+}
 
 /// A policy after validation.
 struct Evaluated<'s> {
@@ -126,7 +147,9 @@ pub fn apply(
             .and_then(|p| owners.get(&(ns.clone(), svc.clone(), Some(p))))
             .or_else(|| owners.get(&(ns.clone(), svc.clone(), None)));
         if let Some(&i) = owner {
-            cluster.tls = Some(policies[i].1.tls.clone());
+            let mut tls = policies[i].1.tls.clone();
+            tls.client_certificate = gateway_client_certificate(ancestors, gateways, &ns, &svc);
+            cluster.tls = Some(tls);
         }
     }
 
@@ -334,6 +357,43 @@ mod tests {
     }
 
     const PEM: &str = "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n";
+
+    fn gateway(name: &str, cert: Option<&str>) -> GatewayCtx {
+        GatewayCtx {
+            namespace: "ns".into(),
+            name: name.into(),
+            generation: 1,
+            addresses: vec![],
+            proxy_protocol: false,
+            backend_client_certificate: cert.map(|c| CertifiedKeyPem {
+                source: format!("ns/{c}"),
+                cert_chain_pem: c.into(),
+                key_pem: "key".into(),
+            }),
+            listeners: vec![],
+        }
+    }
+
+    #[test]
+    fn a_backend_gets_the_client_certificate_only_when_all_its_gateways_agree() {
+        let gateways = vec![
+            gateway("a", Some("cert-1")),
+            gateway("b", Some("cert-1")),
+            gateway("c", Some("cert-2")),
+            gateway("d", None),
+        ];
+        let reached_by = |gis: &[usize]| {
+            let mut ancestors = ServiceAncestors::new();
+            ancestors.insert(("ns".into(), "svc".into()), gis.iter().copied().collect());
+            gateway_client_certificate(&ancestors, &gateways, "ns", "svc").map(|c| c.cert_chain_pem)
+        };
+        assert_eq!(reached_by(&[0]), Some("cert-1".to_string()));
+        assert_eq!(reached_by(&[0, 1]), Some("cert-1".to_string()));
+        assert_eq!(reached_by(&[0, 2]), None, "different certificates");
+        assert_eq!(reached_by(&[0, 3]), None, "a Gateway without one");
+        assert_eq!(reached_by(&[3]), None);
+        assert_eq!(reached_by(&[]), None);
+    }
 
     #[test]
     fn ca_bundle_needs_pem_certificates() {

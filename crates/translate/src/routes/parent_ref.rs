@@ -264,6 +264,7 @@ mod tests {
             generation: 1,
             addresses: vec![],
             proxy_protocol: false,
+            backend_client_certificate: None,
             listeners: vec![
                 listener("Gateway", "gw", "a", 80, Some("a.example.com")),
                 listener("Gateway", "gw", "b", 8080, None),
