@@ -10,6 +10,7 @@ use portico_observe::flow::{
     DropReason, EventType, Flow, FlowSink, GatewayRef, GrpcInfo, HttpInfo, IpInfo, L7Record,
     L7Type, Layer4, Layer7, RouteRef, ServiceRef, TcpFlags, TrafficDirection, Verdict,
 };
+use portico_observe::trace::TraceParent;
 use tokio::time::Instant;
 
 /// How the gateway disposed of a request.
@@ -47,6 +48,9 @@ pub struct Start {
     host: Option<Arc<str>>,
     protocol: &'static str,
     grpc: Option<GrpcInfo>,
+    /// From `traceparent` (which the tracing hook, when on, has already
+    /// set to the proxy's span).
+    trace_id: Option<Arc<str>>,
 }
 
 impl Start {
@@ -66,6 +70,12 @@ impl Start {
                 _ => "HTTP/1.1",
             },
             grpc,
+            trace_id: req
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(TraceParent::parse)
+                .map(|tp| Arc::from(tp.trace_id.to_hex())),
         }
     }
 
@@ -131,6 +141,7 @@ impl Start {
             },
             traffic_direction: TrafficDirection::Ingress,
             proxy_port: local.port(),
+            trace_id: self.trace_id,
             ..Flow::default()
         });
     }
@@ -158,6 +169,10 @@ mod tests {
             .method("POST")
             .uri("/pkg.Greeter/Hello?x=1")
             .header("content-type", "application/grpc")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
             .body(())
             .unwrap();
         let start = Start::capture(&req, Some("api.example.com"));
@@ -189,6 +204,10 @@ mod tests {
         );
         assert_eq!(f.ip.unwrap().destination.to_string(), "10.0.0.9");
         assert_eq!(f.proxy_port, 80);
+        assert_eq!(
+            f.trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
     }
 
     #[test]

@@ -23,15 +23,18 @@ use crate::local_reply::{is_grpc, reply};
 use crate::metrics::{GaugeGuard, Metrics};
 use crate::replay::RequestBody;
 use crate::router::{RouteTable, host};
+use crate::tracing_hook;
 use crate::upgrade;
 use crate::upstream::{Backend, ClusterState, EndpointState, InflightGuard, SendError, Target};
 
-pub async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<Body> {
     let metrics = &ctx.shared.metrics;
     Metrics::incr(&metrics.requests_total);
     let _active = GaugeGuard::new(&metrics.active_requests);
     let sink = &ctx.shared.config.flows;
     let mut trace = Trace::default();
+    let span =
+        (ctx.shared.config.tracer.as_ref()).map(|t| tracing_hook::start(t, &mut req, ctx.peer));
     let resp = if sink.is_enabled() {
         let start = {
             let (head, body) = req.into_parts();
@@ -41,6 +44,7 @@ pub async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<Body>
         };
         let (start, req) = start;
         let resp = route(&ctx, req, &mut trace).await;
+        tracing_hook::end(span, &trace, resp.status());
         start.finish(
             sink,
             trace,
@@ -51,7 +55,9 @@ pub async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<Body>
         );
         resp
     } else {
-        route(&ctx, req, &mut trace).await
+        let resp = route(&ctx, req, &mut trace).await;
+        tracing_hook::end(span, &trace, resp.status());
+        resp
     };
     metrics.record_status(resp.status().as_u16());
     resp
@@ -77,11 +83,14 @@ async fn route(ctx: &ConnCtx, req: Request<Incoming>, trace: &mut Trace) -> Resp
             return reply(StatusCode::MISDIRECTED_REQUEST, is_grpc(&parts.headers));
         }
         trace.disposition = Disposition::NoRoute;
+        trace.gateway =
+            table.unmatched_gateway(host::request_host(&parts).as_deref().unwrap_or(""));
         Metrics::incr(&ctx.shared.metrics.no_route_total);
         tracing::debug!(peer = %ctx.peer, path = parts.uri.path(), "no route");
         return reply(StatusCode::NOT_FOUND, is_grpc(&parts.headers));
     };
     tracing::trace!(listener = %listener.id, route = %route.source.route, rule = route.source.rule_index, "matched");
+    trace.gateway = Some(listener.flow_gateway.clone());
     // HTTP/2 connection reuse across HTTPS listeners: the Host must select
     // the listener the TLS server name chose.
     if let Some(tls_listener) = &ctx.tls_listener
@@ -90,7 +99,6 @@ async fn route(ctx: &ConnCtx, req: Request<Incoming>, trace: &mut Trace) -> Resp
         trace.disposition = Disposition::Error;
         return reply(StatusCode::MISDIRECTED_REQUEST, is_grpc(&parts.headers));
     }
-    trace.gateway = Some(listener.flow_gateway.clone());
     trace.route = Some(route.flow_route.clone());
     let action = &route.action;
     let grpc = action.grpc || is_grpc(&parts.headers);

@@ -22,6 +22,7 @@ pub mod lb;
 mod listeners;
 mod local_reply;
 mod metrics;
+mod plain;
 mod prefixed;
 pub mod proxy_protocol;
 mod replay;
@@ -30,6 +31,7 @@ pub mod router;
 mod session;
 mod sni;
 mod tls;
+mod tracing_hook;
 mod udp;
 mod upgrade;
 pub mod upstream;
@@ -70,6 +72,9 @@ pub struct ProxyConfig {
     pub flows: FlowSink,
     /// Passive outlier detection for upstream endpoints.
     pub outlier: upstream::OutlierPolicy,
+    /// OpenTelemetry server spans per HTTP/gRPC request (`None`: off, no
+    /// cost on the request path).
+    pub tracer: Option<portico_observe::trace::Tracer>,
 }
 
 impl Default for ProxyConfig {
@@ -89,6 +94,7 @@ impl Default for ProxyConfig {
                 consecutive_failures: 5,
                 base_ejection: Duration::from_secs(30),
             },
+            tracer: None,
         }
     }
 }

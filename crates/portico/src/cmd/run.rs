@@ -10,6 +10,7 @@ use anyhow::Context;
 use portico_observe::accesslog::{AccessLog, Destination};
 use portico_observe::flow::{FlowRing, HubbleMetrics, RingConfig};
 use portico_observe::hubble::ServerOptions;
+use portico_observe::trace::{OtlpConfig, TraceExporter, TraceMetrics, Tracer};
 use portico_observe::ui::WithFlows;
 use portico_observe::{AdminServer, ConfigMetrics};
 use portico_proxy::{Proxy, ProxyConfig};
@@ -51,6 +52,11 @@ pub struct Args {
     pub debounce: Duration,
     #[command(flatten)]
     pub kube_proxy_replacement: super::agent::KubeProxyReplacementArgs,
+    /// Worker threads serving traffic. 1 runs everything on one thread (no
+    /// cross-thread wakeups: the cheapest per request); default: one per CPU
+    /// (or TOKIO_WORKER_THREADS).
+    #[arg(long, env = "PORTICO_WORKER_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
     /// How long shutdown waits for in-flight requests.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
@@ -67,6 +73,8 @@ pub struct Args {
     /// building flows altogether; the observer API then serves an empty ring.
     #[arg(long, value_enum, value_name = "on|off", default_value_t = FlowRecording::On)]
     pub flows: FlowRecording,
+    #[command(flatten)]
+    pub otlp: Box<OtlpArgs>,
 }
 
 /// `--flows on|off`.
@@ -102,7 +110,9 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
         args.flows == FlowRecording::On || args.access_log.is_none(),
         "--access-log needs --flows on (the access log is written from the flows)"
     );
+    let tracing = args.otlp.start(&mut registry)?;
     let proxy = Proxy::new(ProxyConfig {
+        tracer: tracing.as_ref().map(|(tracer, _)| tracer.clone()),
         flows: match args.flows {
             FlowRecording::On => ring.sink(),
             FlowRecording::Off => portico_observe::flow::FlowSink::disabled(),
@@ -191,6 +201,9 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
 
     reloader.shutdown();
     proxy.shutdown(args.drain_timeout).await;
+    if let Some((_, exporter)) = tracing {
+        exporter.shutdown().await;
+    }
     if let Some(log) = access_log {
         log.shutdown().await;
     }
@@ -218,4 +231,45 @@ pub(super) fn write_atomically(path: &Path, content: &str) -> anyhow::Result<()>
     std::fs::write(&tmp, content).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
+}
+
+/// OpenTelemetry traces (off unless `--otlp-endpoint` is given).
+#[derive(clap::Args, Debug)]
+pub struct OtlpArgs {
+    /// Export a server span per proxied HTTP/gRPC request over OTLP/gRPC to
+    /// this collector (`http://HOST:PORT`, usually port 4317). Backends
+    /// receive a W3C `traceparent` naming the proxy's span.
+    #[arg(long, env = "PORTICO_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the exported spans.
+    #[arg(
+        long,
+        env = "PORTICO_OTLP_SERVICE_NAME",
+        value_name = "NAME",
+        default_value = "portico"
+    )]
+    pub otlp_service_name: String,
+    /// Share of new traces recorded, 0 to 1 (a caller's `traceparent`
+    /// sampled flag always wins).
+    #[arg(long, value_name = "RATIO", default_value_t = 1.0)]
+    pub otlp_sampling_ratio: f64,
+    /// Longest a finished span waits before its batch is sent.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub otlp_flush_interval: Duration,
+}
+
+impl OtlpArgs {
+    /// The tracer for the proxy and its exporter task, when configured.
+    fn start(&self, registry: &mut Registry) -> anyhow::Result<Option<(Tracer, TraceExporter)>> {
+        let Some(endpoint) = &self.otlp_endpoint else {
+            return Ok(None);
+        };
+        let mut config = OtlpConfig::new(endpoint.as_str());
+        config.service_name.clone_from(&self.otlp_service_name);
+        config.sampling_ratio = self.otlp_sampling_ratio;
+        config.flush_interval = self.otlp_flush_interval;
+        let started = portico_observe::trace::start(config, TraceMetrics::register(registry))
+            .context("--otlp-endpoint")?;
+        Ok(Some(started))
+    }
 }
