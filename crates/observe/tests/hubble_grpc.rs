@@ -431,3 +431,89 @@ async fn bind_reports_an_address_in_use() {
     assert_ne!(free.local_addr().port(), 0);
     free.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn namespaces_agent_and_debug_events() {
+    use portico_observe::hubble::proto::flow::{AgentEventType, agent_event};
+    use portico_observe::hubble::proto::observer::{
+        GetAgentEventsRequest, GetDebugEventsRequest, GetNamespacesRequest,
+    };
+
+    let ring = FlowRing::new(RingConfig::default()).expect("ring");
+    fill(&ring.sink());
+    let server = start(&ring).await;
+    let mut c = client(server.local_addr()).await;
+
+    let names: Vec<String> = c
+        .get_namespaces(GetNamespacesRequest {})
+        .await
+        .expect("GetNamespaces")
+        .into_inner()
+        .namespaces
+        .into_iter()
+        .map(|n| n.namespace)
+        .collect();
+    assert_eq!(names, ["shop"]);
+
+    // History: the AGENT_STARTED event, then the stream ends.
+    let mut events = c
+        .get_agent_events(GetAgentEventsRequest {
+            number: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("GetAgentEvents")
+        .into_inner();
+    let first = tokio::time::timeout(DEADLINE, events.message())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("one event");
+    let ev = first.agent_event.expect("agent event");
+    assert_eq!(ev.r#type, AgentEventType::AgentStarted as i32);
+    assert!(matches!(
+        ev.notification,
+        Some(agent_event::Notification::AgentStart(_))
+    ));
+    let end = tokio::time::timeout(DEADLINE, events.message())
+        .await
+        .expect("in time");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+
+    // Debug events: a valid empty stream that ends without following.
+    let mut debug = c
+        .get_debug_events(GetDebugEventsRequest::default())
+        .await
+        .expect("GetDebugEvents")
+        .into_inner();
+    let end = tokio::time::timeout(DEADLINE, debug.message())
+        .await
+        .expect("in time");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+
+    // first + follow is refused, as for flows.
+    let err = c
+        .get_debug_events(GetDebugEventsRequest {
+            first: true,
+            follow: true,
+            ..Default::default()
+        })
+        .await
+        .expect_err("first+follow");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+
+    // Following stays open until the server shuts down.
+    let mut follow = c
+        .get_agent_events(GetAgentEventsRequest {
+            follow: true,
+            ..Default::default()
+        })
+        .await
+        .expect("follow")
+        .into_inner();
+    server.shutdown().await.expect("shutdown");
+    let end = tokio::time::timeout(DEADLINE, follow.message())
+        .await
+        .expect("follow ends with the server");
+    assert!(!matches!(end, Ok(Some(_))), "{end:?}");
+}

@@ -108,23 +108,28 @@ impl EventQuery {
         if self.follow && self.number == 0 && self.since.is_none() {
             return Vec::new();
         }
-        let mut picked: Vec<T> = history
+        let picked: Vec<T> = history
             .into_iter()
             .filter(|(t, _)| {
                 self.since.is_none_or(|s| *t >= s) && self.until.is_none_or(|u| *t <= u)
             })
             .map(|(_, e)| e)
             .collect();
-        if self.number > 0 {
-            let n = usize::try_from(self.number).unwrap_or(usize::MAX);
-            if self.first {
-                picked.truncate(n);
-            } else if picked.len() > n {
-                picked.drain(..picked.len() - n);
-            }
-        }
-        picked
+        keep_number(picked, self.number, self.first)
     }
+}
+
+/// The first (`first`) or last `number` of `items`; all when `number` is 0.
+pub fn keep_number<T>(mut items: Vec<T>, number: u64, first: bool) -> Vec<T> {
+    if number > 0 {
+        let n = usize::try_from(number).unwrap_or(usize::MAX);
+        if first {
+            items.truncate(n);
+        } else if items.len() > n {
+            items.drain(..items.len() - n);
+        }
+    }
+    items
 }
 
 /// The AGENT_STARTED event of a server started at `at` on `node`.

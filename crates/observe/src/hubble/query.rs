@@ -78,19 +78,11 @@ impl FlowQuery {
         if self.follow && self.number == 0 && self.since.is_none() {
             return Vec::new();
         }
-        let mut matching: Vec<Arc<Recorded>> = history
+        let matching: Vec<Arc<Recorded>> = history
             .into_iter()
             .filter(|r| self.in_window(r) && self.filters.matches(r))
             .collect();
-        if self.number > 0 {
-            let n = usize::try_from(self.number).unwrap_or(usize::MAX);
-            if self.first {
-                matching.truncate(n);
-            } else if matching.len() > n {
-                matching.drain(..matching.len() - n);
-            }
-        }
-        matching
+        super::events::keep_number(matching, self.number, self.first)
     }
 
     /// True when following can still produce flows (until not past).

@@ -121,6 +121,24 @@ def main():
     nodes = stub.GetNodes(observer_pb2.GetNodesRequest(), timeout=DEADLINE).nodes
     check(len(nodes) == 1 and nodes[0].name == "py-node", "GetNodes lists this node")
 
+    namespaces = [
+        n.namespace
+        for n in stub.GetNamespaces(observer_pb2.GetNamespacesRequest(), timeout=DEADLINE).namespaces
+    ]
+    check(
+        {"infra", "shop"} <= set(namespaces) and namespaces == sorted(namespaces),
+        f"GetNamespaces lists the flows' namespaces sorted: {namespaces}",
+    )
+    agent = list(stub.GetAgentEvents(observer_pb2.GetAgentEventsRequest(number=5), timeout=DEADLINE))
+    check(
+        len(agent) == 1
+        and agent[0].agent_event.type == flow_pb2.AGENT_STARTED
+        and agent[0].agent_event.HasField("agent_start"),
+        "GetAgentEvents: AGENT_STARTED",
+    )
+    debug = list(stub.GetDebugEvents(observer_pb2.GetDebugEventsRequest(), timeout=DEADLINE))
+    check(debug == [], "GetDebugEvents: a valid empty stream")
+
     history = flows_of(
         stub.GetFlows(observer_pb2.GetFlowsRequest(number=3, first=True), timeout=DEADLINE)
     )
