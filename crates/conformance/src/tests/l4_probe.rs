@@ -92,11 +92,33 @@ pub async fn route_condition(
     kind: &str,
     route: &str,
     gateway: &str,
-    cond: &'static [Cond],
+    cond: &[Cond],
 ) -> Result<(), Failure> {
     route_parent_conditions(env, kind, INFRA_NS, route, &[(INFRA_NS, gateway)], cond)
         .await
         .map(|_| ())
+}
+
+/// The invalid-backendRef tests: `route` (Accepted on `listener` of
+/// `gateway` first, when given) has ResolvedRefs=False with `reason`.
+pub async fn route_refs_unresolved(
+    env: &Env,
+    kind: &str,
+    (gateway, listener): (&str, Option<&str>),
+    route: &str,
+    reason: &'static str,
+) -> Result<(), Failure> {
+    if let Some(listener) = listener {
+        gateway_and_routes_accepted(env, kind, INFRA_NS, gateway, listener, &[route]).await?;
+    }
+    route_condition(
+        env,
+        kind,
+        route,
+        gateway,
+        &[Cond("ResolvedRefs", "False", reason)],
+    )
+    .await
 }
 
 /// The single expected parent: `gateway`, Accepted=True/Accepted.

@@ -5,7 +5,7 @@
 use crate::status::{Cond, gateway_zero_routes, route_parents};
 use crate::tests::l4_probe::{
     self, TcpExpect, accepted_on, attach_newer_route, expect_l4_weights, expect_tcp,
-    gateway_and_routes_accepted, listener_addr, tcp_pod_once,
+    gateway_and_routes_accepted, listener_addr, route_refs_unresolved, tcp_pod_once,
 };
 use crate::{ConformanceTest, Env, Failure, INFRA_NS, WEB_BACKEND_NS, conformance_test, fail};
 
@@ -81,26 +81,18 @@ fn plain(backend: &'static str, namespace: &'static str) -> TcpExpect {
 }
 
 async fn invalid_backend_nonexistent(env: &Env) -> Result<(), Failure> {
-    route_condition(
-        env,
-        "tcp-route-invalid-backend-ref-nonexistent",
-        "tcp-gateway-invalid-backend",
-        &[Cond("ResolvedRefs", "False", "BackendNotFound")],
-    )
-    .await
+    let gw = ("tcp-gateway-invalid-backend", None);
+    let route = "tcp-route-invalid-backend-ref-nonexistent";
+    route_refs_unresolved(env, "TCPRoute", gw, route, "BackendNotFound").await
 }
 
 async fn invalid_cross_namespace(env: &Env) -> Result<(), Failure> {
-    const GW: &str = "tcp-invalid-cross-namespace-backend-ref-gateway";
-    const ROUTE: &str = "tcp-invalid-cross-namespace-backend-ref";
-    gateway_and_routes_accepted(env, "TCPRoute", INFRA_NS, GW, "tcp", &[ROUTE]).await?;
-    route_condition(
-        env,
-        ROUTE,
-        GW,
-        &[Cond("ResolvedRefs", "False", "RefNotPermitted")],
-    )
-    .await
+    let gw = (
+        "tcp-invalid-cross-namespace-backend-ref-gateway",
+        Some("tcp"),
+    );
+    let route = "tcp-invalid-cross-namespace-backend-ref";
+    route_refs_unresolved(env, "TCPRoute", gw, route, "RefNotPermitted").await
 }
 
 async fn invalid_non_tcp_listener(env: &Env) -> Result<(), Failure> {

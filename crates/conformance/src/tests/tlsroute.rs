@@ -8,7 +8,9 @@ use crate::status::{
     Cond, ListenerExpect, gateway_listeners, gateway_zero_routes, route_no_accepted_parents,
     route_resolved,
 };
-use crate::tests::l4_probe::{self, TcpExpect, expect_tcp, gateway_and_routes_accepted};
+use crate::tests::l4_probe::{
+    self, TcpExpect, expect_tcp, gateway_and_routes_accepted, route_refs_unresolved,
+};
 use crate::tls::{
     any_certificate_config, ca_client_config, client_config, expect_tls_refused, expect_tls_with,
 };
@@ -241,29 +243,21 @@ async fn hostname_intersection(env: &Env) -> Result<(), Failure> {
 }
 
 async fn invalid_backend_nonexistent(env: &Env) -> Result<(), Failure> {
-    const GW: &str = "gateway-tlsroute-invalid-backend-ref-nonexistent";
-    const ROUTE: &str = "invalid-backend-ref-nonexistent";
-    gateway_and_routes_accepted(env, "TLSRoute", INFRA_NS, GW, "tls", &[ROUTE]).await?;
-    route_condition(
-        env,
-        ROUTE,
-        GW,
-        &[Cond("ResolvedRefs", "False", "BackendNotFound")],
-    )
-    .await
+    let gw = (
+        "gateway-tlsroute-invalid-backend-ref-nonexistent",
+        Some("tls"),
+    );
+    let route = "invalid-backend-ref-nonexistent";
+    route_refs_unresolved(env, "TLSRoute", gw, route, "BackendNotFound").await
 }
 
 async fn invalid_backend_unknown_kind(env: &Env) -> Result<(), Failure> {
-    const GW: &str = "gateway-tlsroute-invalid-backend-ref-unknown-kind";
-    const ROUTE: &str = "invalid-backend-ref-unknown-kind";
-    gateway_and_routes_accepted(env, "TLSRoute", INFRA_NS, GW, "tls", &[ROUTE]).await?;
-    route_condition(
-        env,
-        ROUTE,
-        GW,
-        &[Cond("ResolvedRefs", "False", "InvalidKind")],
-    )
-    .await
+    let gw = (
+        "gateway-tlsroute-invalid-backend-ref-unknown-kind",
+        Some("tls"),
+    );
+    let route = "invalid-backend-ref-unknown-kind";
+    route_refs_unresolved(env, "TLSRoute", gw, route, "InvalidKind").await
 }
 
 async fn invalid_no_matching_listener(env: &Env) -> Result<(), Failure> {
@@ -322,16 +316,9 @@ async fn invalid_no_matching_listener_hostname(env: &Env) -> Result<(), Failure>
 }
 
 async fn invalid_reference_grant(env: &Env) -> Result<(), Failure> {
-    const GW: &str = "gateway-tlsroute-referencegrant";
-    const ROUTE: &str = "gateway-conformance-infra-test";
-    gateway_and_routes_accepted(env, "TLSRoute", INFRA_NS, GW, "https", &[ROUTE]).await?;
-    route_condition(
-        env,
-        ROUTE,
-        GW,
-        &[Cond("ResolvedRefs", "False", "RefNotPermitted")],
-    )
-    .await
+    let gw = ("gateway-tlsroute-referencegrant", Some("https"));
+    let route = "gateway-conformance-infra-test";
+    route_refs_unresolved(env, "TLSRoute", gw, route, "RefNotPermitted").await
 }
 
 async fn passthrough_supported_kinds(env: &Env) -> Result<(), Failure> {

@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::status::{Cond, ListenerExpect, gateway_listeners, gateway_zero_routes, route_parents};
 use crate::tests::l4_probe::{
     self, accepted_on, attach_newer_route, deployment_of, dns_answer, dns_exchange,
-    expect_l4_weights, expect_udp, gateway_and_routes_accepted, listener_addr, udp_once,
+    expect_l4_weights, expect_udp, gateway_and_routes_accepted, listener_addr,
+    route_refs_unresolved, udp_once,
 };
 use crate::{APP_BACKEND_NS, ConformanceTest, Env, Failure, INFRA_NS, conformance_test, fail};
 
@@ -158,26 +159,18 @@ async fn simple(env: &Env) -> Result<(), Failure> {
 }
 
 async fn invalid_backend_nonexistent(env: &Env) -> Result<(), Failure> {
-    route_condition(
-        env,
-        "udp-route-invalid-backend-ref-nonexistent",
-        "udp-gateway-invalid-backend",
-        &[Cond("ResolvedRefs", "False", "BackendNotFound")],
-    )
-    .await
+    let gw = ("udp-gateway-invalid-backend", None);
+    let route = "udp-route-invalid-backend-ref-nonexistent";
+    route_refs_unresolved(env, "UDPRoute", gw, route, "BackendNotFound").await
 }
 
 async fn invalid_cross_namespace(env: &Env) -> Result<(), Failure> {
-    const GW: &str = "udp-gateway-invalid-cross-namespace-backend-ref";
-    const ROUTE: &str = "udp-route-invalid-cross-namespace-backend-ref";
-    gateway_and_routes_accepted(env, "UDPRoute", INFRA_NS, GW, "udp", &[ROUTE]).await?;
-    route_condition(
-        env,
-        ROUTE,
-        GW,
-        &[Cond("ResolvedRefs", "False", "RefNotPermitted")],
-    )
-    .await
+    let gw = (
+        "udp-gateway-invalid-cross-namespace-backend-ref",
+        Some("udp"),
+    );
+    let route = "udp-route-invalid-cross-namespace-backend-ref";
+    route_refs_unresolved(env, "UDPRoute", gw, route, "RefNotPermitted").await
 }
 
 /// Upstream `udpEchoSendOnce`: one datagram, the answering pod.
