@@ -172,13 +172,7 @@ async fn reference_grant(env: &Env) -> Result<(), Failure> {
     )
     .await?;
     env.delete_object("ReferenceGrant", WEB_BACKEND_NS, "tcp-reference-grant")?;
-    route_condition(
-        env,
-        ROUTE,
-        GW,
-        &[Cond("ResolvedRefs", "False", "RefNotPermitted")],
-    )
-    .await
+    route_refs_unresolved(env, "TCPRoute", (GW, None), ROUTE, "RefNotPermitted").await
 }
 
 async fn weighted_routing(env: &Env) -> Result<(), Failure> {

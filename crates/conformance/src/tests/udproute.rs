@@ -290,13 +290,7 @@ async fn reference_grant(env: &Env) -> Result<(), Failure> {
     .await?;
     expect_udp(env, &addr, "", "").await?;
     env.delete_object("ReferenceGrant", APP_BACKEND_NS, "udp-reference-grant")?;
-    route_condition(
-        env,
-        ROUTE,
-        GW,
-        &[Cond("ResolvedRefs", "False", "RefNotPermitted")],
-    )
-    .await
+    route_refs_unresolved(env, "UDPRoute", (GW, None), ROUTE, "RefNotPermitted").await
 }
 
 async fn weighted_routing(env: &Env) -> Result<(), Failure> {
