@@ -16,6 +16,7 @@ mod pipeline;
 mod problems;
 mod proxy_metrics;
 mod reload;
+mod runtime;
 mod stamp;
 mod state;
 
@@ -58,13 +59,27 @@ enum Command {
     Bpf(cmd::bpf::Args),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     // One process-wide TLS crypto provider (aws-lc-rs); Err means one is
     // already installed, which is fine.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let workers = match &cli.command {
+        Command::Run(args) => args.workers.map(usize::from),
+        _ => None,
+    };
+    let runtime = match runtime::build(workers) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cmd::run::main(args).await,
         Command::Get(args) => cmd::get::main(args).await,

@@ -190,6 +190,7 @@ async fn accept_loop(
 ) {
     let local = listener.local_addr().ok();
     let builder = Arc::new(server_builder(&shared.config));
+    let plain = Arc::new(crate::plain::Servers::new(&shared.config));
     let graceful = GracefulShutdown::new();
     let force = CancellationToken::new();
     let grace = loop {
@@ -199,7 +200,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    serve(&builder, &graceful, &force, &shared, stream, peer);
+                    serve(&builder, &plain, &graceful, &force, &shared, stream, peer);
                 }
                 Err(error) => {
                     // EMFILE and friends: back off briefly instead of spinning.
@@ -210,6 +211,7 @@ async fn accept_loop(
         }
     };
     drop(listener);
+    plain.drain();
     let _ = closed.send(());
     tracing::info!(?local, ?grace, "listener closed; draining connections");
     tokio::select! {
@@ -223,6 +225,7 @@ async fn accept_loop(
 
 fn serve(
     builder: &Arc<auto::Builder<TokioExecutor>>,
+    plain: &Arc<crate::plain::Servers>,
     graceful: &GracefulShutdown,
     force: &CancellationToken,
     shared: &Arc<BindShared>,
@@ -260,8 +263,9 @@ fn serve(
         return;
     }
     let tls = shared.tls.load_full();
-    let (builder, watcher, force, shared) = (
+    let (builder, plain, watcher, force, shared) = (
         Arc::clone(builder),
+        Arc::clone(plain),
         graceful.watcher(),
         force.clone(),
         Arc::clone(shared),
@@ -284,11 +288,20 @@ fn serve(
                     upstream: proxy_protocol::ClientConns::default(),
                 };
                 match tls {
-                    None => run(&builder, watcher, ctx, TokioIo::new(stream)).await,
+                    None => {
+                        // Counted by the drain; plain::serve watches the signal.
+                        let _watcher = watcher;
+                        crate::plain::serve(&plain, ctx, stream).await;
+                    }
                     Some(table) => {
-                        if let Some((stream, ctx)) = handshake(&table, stream, ctx).await {
-                            run(&builder, watcher, ctx, TokioIo::new(stream)).await;
-                        }
+                        // Boxed: a plain connection's task does not carry the
+                        // size of the TLS and hyper-util auto states.
+                        Box::pin(async move {
+                            if let Some((stream, ctx)) = handshake(&table, stream, ctx).await {
+                                run(&builder, watcher, ctx, TokioIo::new(stream)).await;
+                            }
+                        })
+                        .await;
                     }
                 }
             } => {}

@@ -1,24 +1,36 @@
 //! A stream that first replays bytes already read from it (a ClientHello
-//! read for routing), then continues with the stream itself.
+//! read for routing, a protocol sniff, a parked connection's buffered
+//! bytes), then continues with the stream itself. The replayed bytes are
+//! released as soon as they have been read.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 pub struct Prefixed<S> {
-    prefix: Vec<u8>,
-    pos: usize,
+    prefix: Bytes,
     inner: S,
 }
 
 impl<S> Prefixed<S> {
-    pub fn new(prefix: Vec<u8>, inner: S) -> Prefixed<S> {
+    pub fn new(prefix: impl Into<Bytes>, inner: S) -> Prefixed<S> {
         Prefixed {
-            prefix,
-            pos: 0,
+            prefix: prefix.into(),
             inner,
         }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Replays `prefix` before the stream's next bytes (replacing whatever
+    /// was left of the previous prefix).
+    pub fn set_prefix(&mut self, prefix: Bytes) {
+        self.prefix = prefix;
     }
 }
 
@@ -29,12 +41,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        if let Some(rest) = this.prefix.get(this.pos..)
-            && !rest.is_empty()
-        {
-            let n = rest.len().min(buf.remaining());
-            buf.put_slice(&rest[..n]);
-            this.pos += n;
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+            if this.prefix.is_empty() {
+                // Release the replayed bytes' allocation now.
+                this.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)
@@ -48,6 +62,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -71,5 +97,19 @@ mod tests {
         let mut out = String::new();
         p.read_to_string(&mut out).await.unwrap();
         assert_eq!(out, "hello world");
+    }
+
+    #[tokio::test]
+    async fn a_new_prefix_is_replayed_and_small_reads_split_it() {
+        let inner = std::io::Cursor::new(b"!".to_vec());
+        let mut p = Prefixed::new(Bytes::new(), inner);
+        p.set_prefix(Bytes::from_static(b"abc"));
+        let mut two = [0u8; 2];
+        p.read_exact(&mut two).await.unwrap();
+        assert_eq!(&two, b"ab");
+        let mut out = String::new();
+        p.read_to_string(&mut out).await.unwrap();
+        assert_eq!(out, "c!");
+        assert!(p.prefix.is_empty());
     }
 }

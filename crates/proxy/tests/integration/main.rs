@@ -8,6 +8,7 @@ mod common;
 mod filters;
 mod flows;
 mod https;
+mod idle;
 mod l4;
 mod lifecycle;
 mod proxy_protocol;
