@@ -103,8 +103,8 @@ pub(crate) async fn serve(servers: &Servers, ctx: ConnCtx, stream: TcpStream) {
         () = drain.cancelled() => return,
     };
     match sniffed {
-        Ok(Ok(Protocol::H1(prefix))) => serve_h1(servers, ctx, stream, prefix, drain).await,
-        Ok(Ok(Protocol::H2(prefix))) => serve_h2(servers, ctx, stream, prefix, drain).await,
+        Ok(Ok(Protocol::H1(prefix))) => serve_h1(servers, ctx, Prefixed::new(prefix, stream)).await,
+        Ok(Ok(Protocol::H2(prefix))) => serve_h2(servers, ctx, Prefixed::new(prefix, stream)).await,
         Ok(Ok(Protocol::Closed)) => {}
         Ok(Err(error)) => {
             tracing::debug!(%peer, %error, "connection failed before its first request")
@@ -161,19 +161,13 @@ fn decide(seen: &[u8], consumed: Bytes) -> Option<Protocol> {
     (seen.len() == H2_PREFACE.len()).then_some(Protocol::H2(consumed))
 }
 
-async fn serve_h2(
-    servers: &Servers,
-    ctx: Arc<ConnCtx>,
-    stream: TcpStream,
-    prefix: Bytes,
-    drain: &CancellationToken,
-) {
-    let peer = ctx.peer;
+async fn serve_h2(servers: &Servers, ctx: Arc<ConnCtx>, io: Prefixed<TcpStream>) {
+    let (peer, drain) = (ctx.peer, &servers.drain);
     let svc = service_fn(move |req| {
         let ctx = Arc::clone(&ctx);
         async move { Ok::<_, Infallible>(crate::handler::handle(ctx, req).await) }
     });
-    let io = TokioIo::new(Prefixed::new(prefix, stream));
+    let io = TokioIo::new(io);
     // Boxed: the HTTP/2 state does not size every connection's task.
     let mut conn = Box::pin(servers.h2.serve_connection(io, svc));
     let result = tokio::select! {
@@ -189,17 +183,11 @@ async fn serve_h2(
 }
 
 /// Serves HTTP/1.1, parking the connection whenever it goes idle.
-async fn serve_h1(
-    servers: &Servers,
-    ctx: Arc<ConnCtx>,
-    stream: TcpStream,
-    prefix: Bytes,
-    drain: &CancellationToken,
-) {
-    let peer = ctx.peer;
+async fn serve_h1(servers: &Servers, ctx: Arc<ConnCtx>, io: Prefixed<TcpStream>) {
+    let (peer, drain) = (ctx.peer, &servers.drain);
     let activity = Arc::new(Activity::default());
     let mut io = ConnIo {
-        inner: Prefixed::new(prefix, stream),
+        inner: io,
         activity: Arc::clone(&activity),
     };
     // Set while bytes of an unfinished request head sit in a parked
