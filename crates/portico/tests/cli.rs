@@ -712,3 +712,24 @@ async fn echo_serves_http_and_tcp_and_stops_on_sigterm() {
         .expect("wait");
     assert!(status.success(), "{status:?}");
 }
+
+/// A reader that goes away (`portico crds | head -1`) ends the command
+/// quietly instead of a "failed printing to stdout" panic.
+#[tokio::test]
+async fn closed_stdout_pipe_is_not_a_panic() {
+    let mut child = Command::new(BIN)
+        .arg("crds")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("portico crds");
+    // Close the read end before the command writes its ~5 KB.
+    drop(child.stdout.take());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+}

@@ -46,8 +46,8 @@ fn services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
     let services = portico_ebpf::list_pinned(&args.bpf_pin_dir)
         .with_context(|| format!("reading the eBPF maps under {}", args.bpf_pin_dir.display()))?;
     match args.output {
-        Format::Table => print!("{}", portico_ebpf::view::Table(&services)),
-        Format::Json => println!(
+        Format::Table => out!("{}", portico_ebpf::view::Table(&services)),
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&services).context("encoding services")?
         ),

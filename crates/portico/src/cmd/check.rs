@@ -44,7 +44,7 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
         .count();
     let warnings = problems.len() - errors;
     for p in &problems {
-        println!("{p}");
+        outln!("{p}");
     }
     eprintln!(
         "{}: {} files, {objects} objects, {errors} errors, {warnings} warnings",

@@ -12,7 +12,7 @@ pub const LOAD_BALANCER_IP_POOL_CRD: &str =
 pub struct Args {}
 
 pub async fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    print!("{LOAD_BALANCER_IP_POOL_CRD}");
+    out!("{LOAD_BALANCER_IP_POOL_CRD}");
     Ok(ExitCode::SUCCESS)
 }
 

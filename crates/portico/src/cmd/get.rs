@@ -96,7 +96,7 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items})
             };
-            print!("{}", output::render(&value, format)?);
+            out!("{}", output::render(&value, format)?);
         }
         None => {
             let tables: Vec<String> = found
@@ -114,7 +114,7 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
                     eprintln!("No resources found");
                 }
             }
-            print!("{}", tables.join("\n"));
+            out!("{}", tables.join("\n"));
         }
     }
     Ok(if missing {

@@ -181,12 +181,12 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         "not ready"
     };
-    println!("Admin API:  {admin} ({ready})");
-    println!(
+    outln!("Admin API:  {admin} ({ready})");
+    outln!(
         "Gateways:   {} ({} programmed)",
         gateways.gateways, gateways.programmed
     );
-    println!(
+    outln!(
         "Listeners:  {} ({} programmed, {} attached routes)",
         gateways.listeners, gateways.listeners_programmed, gateways.attached_routes
     );
@@ -195,8 +195,8 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         format!(": {}", by_kind.join(", "))
     };
-    println!("Routes:     {routes_total} ({routes_accepted} accepted){kinds}");
-    println!("Flows:      {}", hubble_line(args.hubble_addr, lost).await);
+    outln!("Routes:     {routes_total} ({routes_accepted} accepted){kinds}");
+    outln!("Flows:      {}", hubble_line(args.hubble_addr, lost).await);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 pub struct Args {}
 
 pub async fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    println!("portico {}", env!("CARGO_PKG_VERSION"));
-    println!("gateway-api v1.6.1 (standard + experimental)");
-    println!("controller {}", portico_translate::CONTROLLER_NAME);
+    outln!("portico {}", env!("CARGO_PKG_VERSION"));
+    outln!("gateway-api v1.6.1 (standard + experimental)");
+    outln!("controller {}", portico_translate::CONTROLLER_NAME);
     Ok(ExitCode::SUCCESS)
 }
