@@ -184,11 +184,14 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
     outln!("Admin API:  {admin} ({ready})");
     outln!(
         "Gateways:   {} ({} programmed)",
-        gateways.gateways, gateways.programmed
+        gateways.gateways,
+        gateways.programmed
     );
     outln!(
         "Listeners:  {} ({} programmed, {} attached routes)",
-        gateways.listeners, gateways.listeners_programmed, gateways.attached_routes
+        gateways.listeners,
+        gateways.listeners_programmed,
+        gateways.attached_routes
     );
     let kinds = if by_kind.is_empty() {
         String::new()
