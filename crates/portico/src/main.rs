@@ -22,6 +22,7 @@ mod reload;
 mod runtime;
 mod stamp;
 mod state;
+mod telemetry;
 
 use std::process::ExitCode;
 

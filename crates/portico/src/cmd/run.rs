@@ -7,13 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use portico_observe::accesslog::{AccessLog, Destination};
-use portico_observe::flow::{FlowRing, HubbleMetrics, RingConfig};
-use portico_observe::hubble::ServerOptions;
 use portico_observe::trace::{OtlpConfig, TraceExporter, TraceMetrics, Tracer};
-use portico_observe::ui::WithFlows;
 use portico_observe::{AdminServer, ConfigMetrics};
-use portico_proxy::{Proxy, ProxyConfig};
+use portico_proxy::Proxy;
 use portico_translate::Options;
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -21,6 +17,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use super::AdminArg;
 use crate::reload::Reloader;
 use crate::state::Published;
+use crate::telemetry::Telemetry;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -85,83 +82,37 @@ pub enum FlowRecording {
 }
 
 pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let mut registry = Registry::default();
+    let mut telemetry = Telemetry::start(&args, &mut registry).await?;
     let Some(config) = args.config.clone().filter(|_| !args.kubernetes) else {
-        return super::run_kubernetes::main(
-            args.kube,
-            args.admin,
-            args.admin_addr_file.as_deref(),
-            args.drain_timeout,
-        )
-        .await;
+        return super::run_kubernetes::main(&args, registry, telemetry).await;
     };
     anyhow::ensure!(
         config.is_dir(),
         "--config {}: not a directory",
         config.display()
     );
-    let mut registry = Registry::default();
     let metrics = ConfigMetrics::register(&mut registry);
-    let ring = FlowRing::new(RingConfig {
-        metrics: Some(HubbleMetrics::register(&mut registry)),
-        ..RingConfig::default()
-    })
-    .context("creating the flow ring")?;
-    anyhow::ensure!(
-        args.flows == FlowRecording::On || args.access_log.is_none(),
-        "--access-log needs --flows on (the access log is written from the flows)"
-    );
-    let tracing = args.otlp.start(&mut registry)?;
-    let proxy = Proxy::new(ProxyConfig {
-        tracer: tracing.as_ref().map(|(tracer, _)| tracer.clone()),
-        flows: match args.flows {
-            FlowRecording::On => ring.sink(),
-            FlowRecording::Off => portico_observe::flow::FlowSink::disabled(),
-        },
-        ..ProxyConfig::default()
-    });
+    let proxy = Proxy::new(telemetry.proxy_config());
     crate::proxy_metrics::register(&mut registry, proxy.metrics().clone());
     let published = Arc::new(Published::default());
 
-    let access_log = match &args.access_log {
-        Some(dest) => Some(
-            AccessLog::start(
-                &ring,
-                Destination::parse(dest),
-                match &args.access_log_fields {
-                    Some(list) => portico_observe::accesslog::parse_fields(list)
-                        .context("--access-log-fields")?,
-                    None => portico_observe::accesslog::ALL_FIELDS.to_vec(),
-                },
-            )
-            .await
-            .context("starting the access log")?,
-        ),
-        None => None,
-    };
-    let admin_source = Arc::new(WithFlows::new(published.clone(), ring.clone()));
+    let admin_source = telemetry.admin_source(published.clone());
     let admin = AdminServer::bind(args.admin.addr, admin_source, Arc::new(registry))
         .await
         .context("starting the admin server")?;
     if let Some(file) = &args.admin_addr_file {
         write_atomically(file, &admin.local_addr().to_string())?;
     }
-    let hubble =
-        match portico_observe::hubble::bind(args.hubble_addr, ring, ServerOptions::default()).await
-        {
-            Ok(server) => {
-                tracing::info!(address = %server.local_addr(), "Hubble observer API listening");
-                Some(server)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Hubble observer API off");
-                None
-            }
-        };
+    telemetry.serve_hubble(args.hubble_addr).await;
 
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let service_lb = super::agent::ServiceLoadBalancer::start(&args.kube_proxy_replacement);
+    let mut service_lb = super::agent::ServiceLoadBalancer::start(&args.kube_proxy_replacement);
     if service_lb.is_on() {
         tracing::info!("eBPF service load balancing is on");
+        if let Err(e) = service_lb.forward_flows(telemetry.sink()) {
+            tracing::warn!(error = %e, "eBPF flows are not recorded");
+        }
     }
     let mut reloader = Reloader::new(
         Options::default(),
@@ -201,17 +152,7 @@ pub async fn main(args: Args) -> anyhow::Result<ExitCode> {
 
     reloader.shutdown();
     proxy.shutdown(args.drain_timeout).await;
-    if let Some((_, exporter)) = tracing {
-        exporter.shutdown().await;
-    }
-    if let Some(log) = access_log {
-        log.shutdown().await;
-    }
-    if let Some(hubble) = hubble
-        && let Err(e) = hubble.shutdown().await
-    {
-        tracing::warn!(error = %e, "Hubble observer API shutdown");
-    }
+    telemetry.shutdown().await;
     admin.shutdown(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -260,7 +201,10 @@ pub struct OtlpArgs {
 
 impl OtlpArgs {
     /// The tracer for the proxy and its exporter task, when configured.
-    fn start(&self, registry: &mut Registry) -> anyhow::Result<Option<(Tracer, TraceExporter)>> {
+    pub(crate) fn start(
+        &self,
+        registry: &mut Registry,
+    ) -> anyhow::Result<Option<(Tracer, TraceExporter)>> {
         let Some(endpoint) = &self.otlp_endpoint else {
             return Ok(None);
         };

@@ -16,14 +16,14 @@ use portico_k8s::lease::{self, Leadership, LeaseConfig};
 use portico_k8s::metrics::Metrics;
 use portico_observe::admin::{AdminSource, ObjectQuery, QueryError};
 use portico_observe::{AdminServer, ConfigMetrics};
-use portico_proxy::{Proxy, ProxyConfig};
+use portico_proxy::Proxy;
 use portico_translate::Options;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use super::AdminArg;
+use crate::telemetry::Telemetry;
 
 /// Flags of the Kubernetes mode (used with `--kubernetes`).
 #[derive(clap::Args, Debug, Clone)]
@@ -98,19 +98,18 @@ impl AdminSource for KubeAdmin {
 }
 
 pub async fn main(
-    args: Args,
-    admin: AdminArg,
-    admin_addr_file: Option<&std::path::Path>,
-    drain_timeout: Duration,
+    run: &super::run::Args,
+    mut registry: Registry,
+    mut telemetry: Telemetry,
 ) -> anyhow::Result<ExitCode> {
+    let args = &run.kube;
     let client = kube::Client::try_default()
         .await
         .context("loading the Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
-    let mut registry = Registry::default();
     let _config_metrics = ConfigMetrics::register(&mut registry);
     let metrics = Metrics::register(&mut registry);
     let metrics_leader = metrics.leader.clone();
-    let proxy = Proxy::new(ProxyConfig::default());
+    let proxy = Proxy::new(telemetry.proxy_config());
     crate::proxy_metrics::register(&mut registry, proxy.metrics().clone());
 
     let leadership = Leadership::default();
@@ -132,13 +131,18 @@ pub async fn main(
         reflectors: controller.reflectors().clone(),
         applied: AtomicBool::new(false),
     });
-    let admin_server = AdminServer::bind(admin.addr, source.clone(), Arc::new(registry))
-        .await
-        .context("starting the admin server")?;
+    let admin_server = AdminServer::bind(
+        run.admin.addr,
+        telemetry.admin_source(source.clone()),
+        Arc::new(registry),
+    )
+    .await
+    .context("starting the admin server")?;
     tracing::info!(address = %admin_server.local_addr(), "admin server listening");
-    if let Some(file) = admin_addr_file {
+    if let Some(file) = &run.admin_addr_file {
         super::run::write_atomically(file, &admin_server.local_addr().to_string())?;
     }
+    telemetry.serve_hubble(run.hubble_addr).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let lease_cfg = LeaseConfig {
@@ -178,7 +182,8 @@ pub async fn main(
     let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
     leader_gauge.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), controller_task).await;
-    proxy.shutdown(drain_timeout).await;
+    proxy.shutdown(run.drain_timeout).await;
+    telemetry.shutdown().await;
     admin_server.shutdown(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
