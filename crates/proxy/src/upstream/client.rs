@@ -109,7 +109,20 @@ impl Clients {
                     .map_err(|e| SendError::Broken(e.to_string()))
             }
             AppProtocol::Http1 | AppProtocol::WebSocket | AppProtocol::Other => {
-                // Origin-form target; Host carries the authority.
+                // Origin-form target; Host carries the authority. HTTP/1.1
+                // requires a Host: a request without one (HTTP/1.0) gets the
+                // target's authority, else the endpoint's address.
+                if !req.headers().contains_key(header::HOST) {
+                    let host = req
+                        .uri()
+                        .authority()
+                        .map(|a| a.as_str())
+                        .unwrap_or(endpoint.authority.as_str())
+                        .parse::<http::HeaderValue>();
+                    if let Ok(host) = host {
+                        req.headers_mut().insert(header::HOST, host);
+                    }
+                }
                 if req.uri().scheme().is_some() || req.uri().authority().is_some() {
                     let pq = req
                         .uri()

@@ -611,3 +611,36 @@ async fn upstream_connections_are_reused_for_length_delimited_and_empty_bodies()
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "one pooled connection");
 }
+
+/// HTTP/1.1 upstream requests need a Host: an HTTP/1.0 request without one
+/// reaches the backend with the endpoint's address as Host.
+#[tokio::test]
+async fn http10_request_without_host_gets_one_upstream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = Echo::start("a").await;
+    let gw = Gateway::start(simple(
+        vec![route(prefix("/"), vec![backend("a", 1)])],
+        vec![a.cluster()],
+    ))
+    .await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr())
+        .await
+        .expect("connect");
+    s.write_all(b"GET /old HTTP/1.0\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let json: serde_json::Value = serde_json::from_str(body).expect("echo json");
+    assert_eq!(
+        json["headers"]["host"][0].as_str(),
+        Some(a.endpoint().address.to_string().as_str()),
+        "{json}"
+    );
+}
