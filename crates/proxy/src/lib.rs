@@ -11,6 +11,7 @@
 mod action;
 mod bind;
 mod body;
+mod cert_choice;
 mod error;
 mod extended_connect;
 pub mod filters;

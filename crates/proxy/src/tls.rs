@@ -16,6 +16,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 use crate::Error;
+use crate::cert_choice::CertChoice;
 
 #[derive(Debug)]
 pub struct TlsEntry {
@@ -100,29 +101,41 @@ impl TlsTable {
     }
 }
 
-/// A server configuration from PEM material, ALPN h2 and http/1.1.
+/// A server configuration from PEM material, ALPN h2 and http/1.1. With
+/// several certificates the ClientHello chooses ([`CertChoice`]); a
+/// certificate that does not load is skipped (logged) while another serves.
 pub fn server_config(tls: &ListenerTls) -> Result<ServerConfig, Error> {
     let mut last_error = Error::Tls("no certificate".into());
+    let mut loaded = Vec::new();
     for cert in &tls.certificates {
         match certified(cert) {
-            Ok((chain, key)) => {
-                let builder = ServerConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| Error::Tls(e.to_string()))?;
-                let builder = match &tls.client_validation {
-                    Some(cv) => builder.with_client_cert_verifier(client_verifier(cv)?),
-                    None => builder.with_no_client_auth(),
-                };
-                let mut config = builder
-                    .with_single_cert(chain, key)
-                    .map_err(|e| Error::Tls(format!("{}: {e}", cert.source)))?;
-                config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-                return Ok(config);
+            Ok((chain, key)) => loaded.push((cert.source.clone(), chain, key)),
+            Err(e) => {
+                tracing::warn!(certificate = %cert.source, error = %e, "certificate skipped");
+                last_error = e;
             }
-            Err(e) => last_error = e,
         }
     }
-    Err(last_error)
+    if loaded.is_empty() {
+        return Err(last_error);
+    }
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let builder = match &tls.client_validation {
+        Some(cv) => builder.with_client_cert_verifier(client_verifier(cv)?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = if loaded.len() == 1 {
+        let (source, chain, key) = loaded.remove(0);
+        builder
+            .with_single_cert(chain, key)
+            .map_err(|e| Error::Tls(format!("{source}: {e}")))?
+    } else {
+        builder.with_cert_resolver(Arc::new(CertChoice::new(loaded, &provider())?))
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 fn certified(

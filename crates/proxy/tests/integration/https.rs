@@ -170,6 +170,38 @@ async fn https_terminates_tls_selects_listener_by_sni_and_speaks_h2() {
     assert_eq!(body["backend"], "a");
 }
 
+/// Several certificateRefs on one listener: the certificate covering the
+/// SNI is served (each client trusts only its own name's certificate).
+#[tokio::test]
+async fn several_certificates_on_one_listener_are_chosen_by_sni() {
+    let a = Echo::start("a").await;
+    let first = cert(&["first.example.com"]);
+    let second = cert(&["second.example.com"]);
+    let mut l = listener(
+        "gw/multi",
+        None,
+        vec![vhost(None, vec![route(prefix("/"), vec![backend("a", 1)])])],
+    );
+    l.protocol = BindProtocol::Https;
+    l.tls = Some(ListenerTls {
+        mode: TlsMode::Terminate,
+        certificates: vec![first.pem.clone(), second.pem.clone()],
+        client_validation: None,
+    });
+    let mut b = bind(any_port(), vec![l]);
+    b.protocol = BindProtocol::Https;
+    let gw = Gateway::start(ir(vec![b], vec![a.cluster()])).await;
+    for (name, c) in [
+        ("second.example.com", &second),
+        ("first.example.com", &first),
+    ] {
+        let (status, body) =
+            h1_over(tls(gw.addr(), name, &[c], b"http/1.1").await, name, "/").await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert_eq!(body["backend"], "a");
+    }
+}
+
 #[tokio::test]
 async fn broken_certificate_fails_only_its_listener() {
     let a = Echo::start("a").await;
