@@ -182,6 +182,10 @@ impl Controller {
         self.metrics.reconciles.inc();
         let snapshot = self.reflectors.snapshot();
         let mut options = self.config.options.clone();
+        options.now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs());
         options.default_pool = gateway_service::placeholder_pool();
         options.usable_address = None;
         let out =

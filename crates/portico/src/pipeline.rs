@@ -30,8 +30,13 @@ pub struct Translated {
     pub elapsed: Duration,
 }
 
-/// Builds the snapshot of `dir` and translates it.
+/// Builds the snapshot of `dir` and translates it (at the current time:
+/// expired listener certificates are invalid).
 pub fn translate(dir: &DirState, options: &Options) -> Translated {
+    let options = &Options {
+        now: options.now.or_else(unix_now),
+        ..options.clone()
+    };
     let mut by_id: BTreeMap<ObjectId, LoadedObject> = BTreeMap::new();
     for o in &dir.objects {
         let id = ObjectId::of(&o.object);
@@ -61,4 +66,12 @@ pub fn translate(dir: &DirState, options: &Options) -> Translated {
         output,
         elapsed,
     }
+}
+
+/// Seconds since the Unix epoch, from the system clock.
+pub fn unix_now() -> Option<u64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }

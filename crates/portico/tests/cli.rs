@@ -733,3 +733,40 @@ async fn closed_stdout_pipe_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{:?} {stderr}", out.status);
 }
+
+/// A listener whose certificate has expired is InvalidCertificateRef (the
+/// other listener stays fine), and `check` says so.
+#[tokio::test]
+async fn check_reports_an_expired_listener_certificate() {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["old.example.com".to_string()]).expect("params");
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let pem = params.self_signed(&key).expect("cert").pem();
+    let expired = portico_testkit::CertifiedPem {
+        cert_pem: pem.clone(),
+        chain_pem: pem,
+        key_pem: key.serialize_pem(),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let https = "  - name: https\n    protocol: HTTPS\n    port: 8443\n    tls:\n      certificateRefs:\n      - name: old\n";
+    write(&dir.path().join("gateway.yaml"), &gateway_yaml(8080, https));
+    write(
+        &dir.path().join("secret.yaml"),
+        &manifests::tls_secret("default", "old", &expired),
+    );
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .await
+        .expect("run check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("InvalidCertificateRef"))
+        .unwrap_or_else(|| panic!("no InvalidCertificateRef in {stdout}"));
+    assert!(line.contains("expired at 2021-01-01T00:00:00Z"), "{line}");
+}

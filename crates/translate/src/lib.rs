@@ -51,6 +51,11 @@ pub struct Options {
     /// Addresses the data plane can actually use for `spec.addresses` of type
     /// IPAddress (standalone: loopback). `None` accepts any address in a pool.
     pub usable_address: Option<fn(&IpAddr) -> bool>,
+    /// The current time (seconds since the Unix epoch) as the caller reads
+    /// it: listener certificates that expired before it are
+    /// `InvalidCertificateRef`. `None` skips the expiry check (tests, golden
+    /// files), which keeps translation a pure function of its inputs.
+    pub now: Option<u64>,
 }
 
 impl Default for Options {
@@ -61,6 +66,7 @@ impl Default for Options {
                 ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(127, 10, 0, 0), 24).unwrap_or_default(),
             )],
             usable_address: Some(|ip| ip.is_loopback()),
+            now: None,
         }
     }
 }

@@ -18,11 +18,13 @@ use super::problem::Problem;
 use super::spec::SecretRefSpec;
 use crate::reference_grant::{self, From, To};
 
-/// Resolves every certificateRef of a listener owned by `owner`.
+/// Resolves every certificateRef of a listener owned by `owner`; with `now`
+/// (seconds since the Unix epoch), an expired leaf certificate is invalid.
 pub fn resolve(
     snapshot: &Snapshot,
     owner: &ObjectRef,
     refs: &[SecretRefSpec],
+    now: Option<u64>,
 ) -> Result<Vec<CertifiedKeyPem>, Problem> {
     if refs.is_empty() {
         return Err(Problem::new(
@@ -31,7 +33,7 @@ pub fn resolve(
         ));
     }
     refs.iter()
-        .map(|r| resolve_one(snapshot, owner, r))
+        .map(|r| resolve_one(snapshot, owner, r, now))
         .collect()
 }
 
@@ -39,6 +41,7 @@ fn resolve_one(
     snapshot: &Snapshot,
     owner: &ObjectRef,
     r: &SecretRefSpec,
+    now: Option<u64>,
 ) -> Result<CertifiedKeyPem, Problem> {
     let group = r.group.as_deref().unwrap_or("");
     let kind = r.kind.as_deref().unwrap_or("Secret");
@@ -78,7 +81,7 @@ fn resolve_one(
             format!("Secret {display} does not exist"),
         ));
     };
-    let (cert_chain_pem, key_pem) = validate_secret(secret)
+    let (cert_chain_pem, key_pem) = validate_secret(secret, now)
         .map_err(|why| Problem::new("InvalidCertificateRef", format!("Secret {display}: {why}")))?;
     Ok(CertifiedKeyPem {
         source: display,
@@ -110,8 +113,9 @@ pub fn secret_value(secret: &Secret, key: &str) -> Option<Vec<u8>> {
         })
 }
 
-/// Returns the PEM certificate chain and key of a valid TLS Secret.
-pub fn validate_secret(secret: &Secret) -> Result<(String, String), String> {
+/// Returns the PEM certificate chain and key of a valid TLS Secret; with
+/// `now` (seconds since the Unix epoch) the leaf must not have expired.
+pub fn validate_secret(secret: &Secret, now: Option<u64>) -> Result<(String, String), String> {
     match secret.type_.as_deref() {
         None | Some("kubernetes.io/tls") => {}
         Some(other) => return Err(format!("type {other:?} is not kubernetes.io/tls")),
@@ -128,9 +132,26 @@ pub fn validate_secret(secret: &Secret) -> Result<(String, String), String> {
     if key_match::check(leaf.as_ref(), &private) == Some(KeyMatch::Mismatch) {
         return Err("tls.key does not belong to the first certificate of tls.crt".to_string());
     }
+    if let Some(now) = now
+        && let Some(not_after) = not_after(leaf.as_ref())
+        && not_after < now
+    {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(not_after);
+        return Err(format!(
+            "the certificate in tls.crt expired at {}",
+            humantime::format_rfc3339_seconds(when)
+        ));
+    }
     let crt = String::from_utf8(crt).map_err(|_| "tls.crt is not text")?;
     let key = String::from_utf8(key).map_err(|_| "tls.key is not text")?;
     Ok((crt, key))
+}
+
+/// The leaf's notAfter in seconds since the Unix epoch (None when it cannot
+/// be read or lies before 1970).
+fn not_after(leaf: &[u8]) -> Option<u64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).ok()?;
+    u64::try_from(cert.validity().not_after.timestamp()).ok()
 }
 
 /// Checks that `pem` holds at least one certificate and that each is an
@@ -198,16 +219,16 @@ mod tests {
     #[test]
     fn accepts_a_generated_pair() {
         let (crt, key) = generated();
-        assert_eq!(validate_secret(&secret(&crt, &key)), Ok((crt, key)));
+        assert_eq!(validate_secret(&secret(&crt, &key), None), Ok((crt, key)));
     }
 
     #[test]
     fn rejects_garbage_swapped_and_truncated() {
         let (crt, key) = generated();
-        assert!(validate_secret(&secret("Hello world\n", "Hello world\n")).is_err());
-        assert!(validate_secret(&secret(&key, &crt)).is_err());
+        assert!(validate_secret(&secret("Hello world\n", "Hello world\n"), None).is_err());
+        assert!(validate_secret(&secret(&key, &crt), None).is_err());
         let (other_crt, _) = generated();
-        let mismatch = validate_secret(&secret(&other_crt, &key));
+        let mismatch = validate_secret(&secret(&other_crt, &key), None);
         assert!(
             mismatch
                 .as_ref()
@@ -215,10 +236,30 @@ mod tests {
             "{mismatch:?}"
         );
         let truncated = crt.replace("-----END CERTIFICATE-----", "");
-        assert!(validate_secret(&secret(&truncated, &key)).is_err());
+        assert!(validate_secret(&secret(&truncated, &key), None).is_err());
         // A PEM block labelled CERTIFICATE whose body is not X.509.
         let fake = "-----BEGIN CERTIFICATE-----\nSGVsbG8gd29ybGQK\n-----END CERTIFICATE-----\n";
-        assert!(validate_secret(&secret(fake, &key)).is_err());
+        assert!(validate_secret(&secret(fake, &key), None).is_err());
+    }
+
+    #[test]
+    fn rejects_an_expired_certificate_only_when_the_time_is_known() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["example.com".to_string()]).expect("params");
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let crt = params.self_signed(&key).expect("cert").pem();
+        let key = key.serialize_pem();
+        let s = secret(&crt, &key);
+        // 2021-01-01T00:00:00Z is 1609459200.
+        let err = validate_secret(&s, Some(1_700_000_000)).expect_err("expired");
+        assert!(err.contains("expired at 2021-01-01T00:00:00Z"), "{err}");
+        assert!(
+            validate_secret(&s, Some(1_600_000_000)).is_ok(),
+            "still valid then"
+        );
+        assert!(validate_secret(&s, None).is_ok(), "no clock, no check");
     }
 
     #[test]
@@ -226,9 +267,9 @@ mod tests {
         let (crt, key) = generated();
         let mut s = secret(&crt, &key);
         s.type_ = Some("Opaque".into());
-        assert!(validate_secret(&s).is_err());
+        assert!(validate_secret(&s, None).is_err());
         let mut s = secret(&crt, &key);
         s.string_data.as_mut().map(|d| d.remove("tls.key"));
-        assert!(validate_secret(&s).is_err());
+        assert!(validate_secret(&s, None).is_err());
     }
 }

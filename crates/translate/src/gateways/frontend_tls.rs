@@ -203,7 +203,7 @@ pub fn backend_client_certificate(
         namespace: r.namespace.clone(),
     };
     Some(
-        certificates::resolve(snapshot, owner, std::slice::from_ref(&spec))
+        certificates::resolve(snapshot, owner, std::slice::from_ref(&spec), None)
             .and_then(|certs| {
                 certs.into_iter().next().ok_or_else(|| {
                     Problem::new("InvalidClientCertificateRef", "no client certificate")

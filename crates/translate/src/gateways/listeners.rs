@@ -94,6 +94,7 @@ pub fn evaluate(
     snapshot: &Snapshot,
     namespaces: &NamespaceIndex,
     spec: ListenerSpec,
+    now: Option<u64>,
 ) -> ListenerEval {
     let mut eval = ListenerEval {
         bind_protocol: parse_protocol(&spec.protocol),
@@ -126,7 +127,7 @@ pub fn evaluate(
         ));
     }
     check_hostname(&mut eval, protocol);
-    check_tls(snapshot, &mut eval, protocol);
+    check_tls(snapshot, &mut eval, protocol, now);
     eval
 }
 
@@ -201,7 +202,12 @@ fn check_hostname(eval: &mut ListenerEval, protocol: BindProtocol) {
     }
 }
 
-fn check_tls(snapshot: &Snapshot, eval: &mut ListenerEval, protocol: BindProtocol) {
+fn check_tls(
+    snapshot: &Snapshot,
+    eval: &mut ListenerEval,
+    protocol: BindProtocol,
+    now: Option<u64>,
+) {
     if !matches!(protocol, BindProtocol::Https | BindProtocol::Tls) {
         return;
     }
@@ -225,7 +231,7 @@ fn check_tls(snapshot: &Snapshot, eval: &mut ListenerEval, protocol: BindProtoco
             .as_ref()
             .map(|t| t.certificate_refs.as_slice())
             .unwrap_or_default();
-        match certificates::resolve(snapshot, &eval.spec.owner, refs) {
+        match certificates::resolve(snapshot, &eval.spec.owner, refs, now) {
             Ok(certs) => certs,
             Err(problem) => {
                 // RefNotPermitted and InvalidRouteKinds both live on
@@ -271,7 +277,7 @@ mod tests {
     }
 
     fn eval(spec: ListenerSpec) -> ListenerEval {
-        evaluate(&Snapshot::default(), &NamespaceIndex::default(), spec)
+        evaluate(&Snapshot::default(), &NamespaceIndex::default(), spec, None)
     }
 
     #[test]

@@ -65,7 +65,17 @@ pub fn build(
     gateways
         .into_iter()
         .zip(outcomes)
-        .map(|(gw, addr)| build_one(snapshot, &namespaces, gw, addr, mixed_tls, statuses))
+        .map(|(gw, addr)| {
+            build_one(
+                snapshot,
+                &namespaces,
+                gw,
+                addr,
+                mixed_tls,
+                options.now,
+                statuses,
+            )
+        })
         .collect()
 }
 
@@ -94,6 +104,7 @@ fn build_one(
     gw: &Gateway,
     addr: AddressOutcome,
     mixed_tls: bool,
+    now: Option<u64>,
     statuses: &mut Statuses,
 ) -> GatewayCtx {
     let namespace = gw.metadata.namespace.clone().unwrap_or_default();
@@ -136,6 +147,7 @@ fn build_one(
                 snapshot,
                 namespaces,
                 ListenerSpec::from_gateway(key.clone(), generation, l),
+                now,
             )
         })
         .collect();
@@ -147,6 +159,7 @@ fn build_one(
                     snapshot,
                     namespaces,
                     ListenerSpec::from_listener_set(set.key.clone(), set.generation, l),
+                    now,
                 )
             }));
         }
