@@ -54,16 +54,15 @@ pub struct Start {
 }
 
 impl Start {
-    pub fn capture<B>(req: &Request<B>, host: Option<&str>) -> Start {
+    pub fn capture<B>(req: &Request<B>, host: Option<Arc<str>>) -> Start {
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let host_str = host.unwrap_or("");
         let grpc = crate::local_reply::is_grpc(req.headers()).then(|| grpc_info(req.uri().path()));
         Start {
             at: Instant::now(),
             time: SystemTime::now(),
             method: req.method().as_str().to_string(),
-            url: format!("http://{host_str}{path}"),
-            host: host.map(Arc::from),
+            url: url(host.as_deref().unwrap_or(""), path),
+            host,
             protocol: match req.version() {
                 Version::HTTP_2 => "HTTP/2",
                 Version::HTTP_10 => "HTTP/1.0",
@@ -147,6 +146,16 @@ impl Start {
     }
 }
 
+/// `http://host/path?query`, sized once (no formatting machinery).
+fn url(host: &str, path: &str) -> String {
+    const SCHEME: &str = "http://";
+    let mut url = String::with_capacity(SCHEME.len() + host.len() + path.len());
+    url.push_str(SCHEME);
+    url.push_str(host);
+    url.push_str(path);
+    url
+}
+
 /// `/package.Service/Method` → service and method.
 fn grpc_info(path: &str) -> GrpcInfo {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
@@ -175,7 +184,7 @@ mod tests {
             )
             .body(())
             .unwrap();
-        let start = Start::capture(&req, Some("api.example.com"));
+        let start = Start::capture(&req, Some(Arc::from("api.example.com")));
         let mut resp = HeaderMap::new();
         resp.insert("grpc-status", "0".parse().unwrap());
         let trace = Trace {

@@ -38,9 +38,9 @@ pub async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<B
     let resp = if sink.is_enabled() {
         let start = {
             let (head, body) = req.into_parts();
-            let host = host::request_host(&head).map(|h| h.into_owned());
+            let host = host::request_host(&head).map(|h| Arc::<str>::from(h.as_ref()));
             let req = Request::from_parts(head, body);
-            (Start::capture(&req, host.as_deref()), req)
+            (Start::capture(&req, host), req)
         };
         let (start, req) = start;
         let resp = route(&ctx, req, &mut trace).await;

@@ -30,31 +30,43 @@ fn tokens(v: &HeaderValue) -> impl Iterator<Item = &str> {
 /// Removes hop-by-hop headers: Connection and the headers it names,
 /// Keep-Alive, Transfer-Encoding, TE (except `trailers`), Proxy-*, and
 /// Upgrade unless `keep_upgrade` (then `Connection: upgrade` is kept).
+///
+/// One pass over the names finds which of them are present; a request
+/// without any (the common case) costs that pass and nothing else, and no
+/// path allocates unless Connection has several lines.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .flat_map(tokens)
-            .filter(|t| !t.eq_ignore_ascii_case("upgrade") || !keep_upgrade)
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
+    let found = present(headers);
+    if found & CONNECTION != 0 {
+        let mut values = headers.get_all(header::CONNECTION).iter();
+        let first = values.next().cloned();
+        // Empty (no allocation) unless Connection came in several lines.
+        let rest: Vec<HeaderValue> = values.cloned().collect();
         headers.remove(header::CONNECTION);
+        for value in first.iter().chain(&rest) {
+            for token in tokens(value) {
+                if !(keep_upgrade && token.eq_ignore_ascii_case("upgrade")) {
+                    // By &str: no HeaderName is built; an invalid name is no header.
+                    headers.remove(token);
+                }
+            }
+        }
     }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(header::TRANSFER_ENCODING);
-    if let Some(te) = headers.get(header::TE) {
-        let trailers = tokens(te).any(|t| t.eq_ignore_ascii_case("trailers"));
-        if trailers {
+    if found & KEEP_ALIVE_BIT != 0 {
+        headers.remove(&KEEP_ALIVE);
+    }
+    if found & TRANSFER_ENCODING != 0 {
+        headers.remove(header::TRANSFER_ENCODING);
+    }
+    if found & TE != 0
+        && let Some(te) = headers.get(header::TE)
+    {
+        if tokens(te).any(|t| t.eq_ignore_ascii_case("trailers")) {
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
         } else {
             headers.remove(header::TE);
         }
     }
-    if headers.keys().any(|k| k.as_str().starts_with("proxy-")) {
+    if found & PROXY != 0 {
         let proxy: Vec<HeaderName> = headers
             .keys()
             .filter(|k| k.as_str().starts_with("proxy-"))
@@ -66,9 +78,39 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if found & UPGRADE != 0 {
         headers.remove(header::UPGRADE);
     }
+}
+
+const CONNECTION: u8 = 1;
+const KEEP_ALIVE_BIT: u8 = 2;
+const TRANSFER_ENCODING: u8 = 4;
+const TE: u8 = 8;
+const UPGRADE: u8 = 16;
+const PROXY: u8 = 32;
+
+/// Which hop-by-hop names the map holds, as a set of the bits above.
+fn present(headers: &HeaderMap) -> u8 {
+    let mut found = 0;
+    for name in headers.keys() {
+        found |= if *name == header::CONNECTION {
+            CONNECTION
+        } else if *name == header::TRANSFER_ENCODING {
+            TRANSFER_ENCODING
+        } else if *name == header::TE {
+            TE
+        } else if *name == header::UPGRADE {
+            UPGRADE
+        } else if *name == KEEP_ALIVE {
+            KEEP_ALIVE_BIT
+        } else if name.as_str().starts_with("proxy-") {
+            PROXY
+        } else {
+            0
+        };
+    }
+    found
 }
 
 /// X-Forwarded-For gets the peer appended; X-Forwarded-Proto and
@@ -227,6 +269,27 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-keep"]);
+    }
+
+    #[test]
+    fn connection_names_extra_headers() {
+        let mut h = map(&[
+            ("connection", "x-a , X-B"),
+            ("connection", "x-c,,bad name"),
+            ("x-a", "1"),
+            ("x-b", "2"),
+            ("x-c", "3"),
+            ("x-d", "4"),
+            ("te", "trailers"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["te", "x-d"]);
+        // No hop-by-hop header at all: the map is untouched.
+        let mut plain = map(&[("host", "a"), ("x-d", "4")]);
+        strip_hop_by_hop(&mut plain, false);
+        assert_eq!(plain.len(), 2);
     }
 
     #[test]
