@@ -212,7 +212,8 @@ async fn splice(
         tracing::debug!(%peer, %error, "upstream write failed");
         return;
     }
-    match tokio::io::copy_bidirectional(&mut stream, &mut upstream).await {
+    let idle = shared.config.stream_idle_timeout;
+    match crate::idle_splice::copy_bidirectional_idle(&mut stream, &mut upstream, idle).await {
         Ok((up, down)) => {
             tracing::debug!(%peer, endpoint = %endpoint.address, up, down, "L4 connection closed")
         }

@@ -18,6 +18,7 @@ pub mod filters;
 mod flow;
 mod handler;
 mod hygiene;
+mod idle_splice;
 mod l4;
 pub mod lb;
 mod listeners;
@@ -65,6 +66,9 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// Idle upstream keep-alive connections are closed after this.
     pub upstream_idle_timeout: Duration,
+    /// TCPRoute / TLSRoute connections with no byte either way for this
+    /// long are closed.
+    pub stream_idle_timeout: Duration,
     /// How long a removed listener drains its connections.
     pub drain_timeout: Duration,
     /// Also add an RFC 7239 `Forwarded` header (X-Forwarded-* always are).
@@ -88,6 +92,7 @@ impl Default for ProxyConfig {
             h2_max_concurrent_streams: 1024,
             connect_timeout: Duration::from_secs(5),
             upstream_idle_timeout: Duration::from_secs(90),
+            stream_idle_timeout: Duration::from_secs(3600),
             drain_timeout: Duration::from_secs(30),
             forwarded_header: false,
             flows: FlowSink::disabled(),
