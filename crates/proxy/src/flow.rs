@@ -5,13 +5,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{HeaderMap, Request, Version};
+use http::{HeaderMap, HeaderName, Request, Version};
 use portico_observe::flow::{
     DropReason, EventType, Flow, FlowSink, GatewayRef, GrpcInfo, HttpInfo, IpInfo, L7Record,
     L7Type, Layer4, Layer7, RouteRef, ServiceRef, TcpFlags, TrafficDirection, Verdict,
 };
 use portico_observe::trace::TraceParent;
 use tokio::time::Instant;
+
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// How the gateway disposed of a request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,7 +73,7 @@ impl Start {
             grpc,
             trace_id: req
                 .headers()
-                .get("traceparent")
+                .get(&TRACEPARENT)
                 .and_then(|v| v.to_str().ok())
                 .and_then(TraceParent::parse)
                 .map(|tp| Arc::from(tp.trace_id.to_hex())),
