@@ -4,36 +4,69 @@ use std::sync::Arc;
 
 use portico_observe::collector::{FnCollector, Sample, SampleKind};
 use portico_proxy::Metrics;
+use portico_proxy::rejections::{Cause, RejectCounts};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::registry::Registry;
 
-/// Registers the proxy's counters (read at scrape time) as `portico_proxy_*`.
+/// Registers the proxy's counters (read at scrape time) as `portico_proxy_*`,
+/// and the rejected-connection counters by cause.
 pub fn register(registry: &mut Registry, metrics: Arc<Metrics>) {
-    let rejected = ProxyProtocolRejected(Arc::clone(&metrics));
+    let proxy_protocol = {
+        let metrics = Arc::clone(&metrics);
+        Rejected::new(
+            "Connections closed on PROXY-protocol listeners, by cause",
+            move || metrics.proxy_protocol_rejected.snapshot(),
+        )
+    };
+    let tls = {
+        let metrics = Arc::clone(&metrics);
+        Rejected::new(
+            "Connections closed on TLS and HTTPS listeners before serving, by cause",
+            move || metrics.tls_rejected.snapshot(),
+        )
+    };
     let collector = FnCollector::new(move || samples(&metrics));
     let sub = registry.sub_registry_with_prefix(portico_observe::metrics::PREFIX);
     sub.register_collector(Box::new(collector));
-    sub.register_collector(Box::new(rejected));
+    sub.register_collector(Box::new(proxy_protocol));
+    sub.register_collector(Box::new(tls));
 }
 
-/// `portico_proxy_protocol_rejected_total{cause}`: connections closed on
-/// PROXY-protocol listeners (missing, malformed, truncated, oversized
-/// header, or none before the deadline).
-#[derive(Debug)]
-struct ProxyProtocolRejected(Arc<Metrics>);
+/// `portico_<C::METRIC>_total{cause}`: connections closed before serving
+/// (PROXY-protocol header problems, TLS problems), one sample per cause.
+struct Rejected<C: Cause> {
+    help: &'static str,
+    read: Box<dyn Fn() -> RejectCounts<C> + Send + Sync>,
+}
 
-impl Collector for ProxyProtocolRejected {
+impl<C: Cause> Rejected<C> {
+    fn new(
+        help: &'static str,
+        read: impl Fn() -> RejectCounts<C> + Send + Sync + 'static,
+    ) -> Rejected<C> {
+        Rejected {
+            help,
+            read: Box::new(read),
+        }
+    }
+}
+
+impl<C: Cause> std::fmt::Debug for Rejected<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rejected")
+            .field("metric", &C::METRIC)
+            .finish()
+    }
+}
+
+impl<C: Cause> Collector for Rejected<C> {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let counts = self.0.proxy_protocol_rejected.snapshot();
-        let mut family = encoder.encode_descriptor(
-            "proxy_protocol_rejected",
-            "Connections closed on PROXY-protocol listeners, by cause",
-            None,
-            MetricType::Counter,
-        )?;
+        let counts = (self.read)();
+        let mut family =
+            encoder.encode_descriptor(C::METRIC, self.help, None, MetricType::Counter)?;
         for (cause, n) in counts.iter() {
             ConstCounter::new(n).encode(family.encode_family(&[("cause", cause)])?)?;
         }
@@ -155,6 +188,10 @@ mod tests {
         let text = portico_observe::metrics::encode(&registry);
         for cause in ["missing", "malformed", "truncated", "oversized", "timeout"] {
             let line = format!("portico_proxy_protocol_rejected_total{{cause=\"{cause}\"}} 0");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        for cause in ["not_tls", "truncated", "timeout", "no_route", "handshake"] {
+            let line = format!("portico_tls_rejected_total{{cause=\"{cause}\"}} 0");
             assert!(text.contains(&line), "{line} in {text}");
         }
         assert!(text.contains("portico_proxy_requests_total 0"), "{text}");

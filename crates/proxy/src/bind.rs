@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::l4::{self, L4Table};
 use crate::metrics::Metrics;
 use crate::proxy_protocol;
+use crate::rejections::TlsReject;
 use crate::router::RouteTable;
 use crate::tls::TlsTable;
 use crate::upstream::Clients;
@@ -337,28 +338,36 @@ async fn handshake(
 ) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, ConnCtx)> {
     let peer = ctx.peer;
     let limit = ctx.shared.config.header_read_timeout;
+    let rejected = &ctx.shared.metrics.tls_rejected;
     let work = async {
-        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
+            .await
+            .map_err(|e| (TlsReject::of_read(&e), e.to_string()))?;
         let sni = start.client_hello().server_name().map(str::to_string);
         let Some(entry) = table.select(sni.as_deref()) else {
-            return Err(std::io::Error::other(format!(
-                "no TLS listener for server name {sni:?}"
-            )));
+            let detail = format!("no TLS listener for server name {sni:?}");
+            return Err((TlsReject::NoRoute, detail));
         };
-        if sni.is_some() {
-            ctx.tls_listener = Some(Arc::clone(&entry.listener_id));
-        }
-        let stream = start.into_stream(Arc::clone(&entry.config)).await?;
-        Ok(stream)
+        let listener = sni.is_some().then(|| Arc::clone(&entry.listener_id));
+        let stream = start
+            .into_stream(Arc::clone(&entry.config))
+            .await
+            .map_err(|e| (TlsReject::Handshake, e.to_string()))?;
+        Ok((stream, listener))
     };
     match tokio::time::timeout(limit, work).await {
-        Ok(Ok(stream)) => Some((stream, ctx)),
-        Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "TLS handshake failed");
+        Ok(Ok((stream, listener))) => {
+            if listener.is_some() {
+                ctx.tls_listener = listener;
+            }
+            Some((stream, ctx))
+        }
+        Ok(Err((cause, detail))) => {
+            rejected.record(cause, peer, &detail);
             None
         }
         Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
+            rejected.record(TlsReject::Timeout, peer, "TLS handshake timed out");
             None
         }
     }

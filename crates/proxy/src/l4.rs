@@ -14,6 +14,7 @@ use crate::lb::client_hash;
 use crate::metrics::Metrics;
 use crate::prefixed::Prefixed;
 use crate::proxy_protocol;
+use crate::rejections::TlsReject;
 use crate::sni;
 use crate::tls::TlsTable;
 use crate::upstream::{Backend, BackendSet, InflightGuard, Target, Upstreams};
@@ -119,20 +120,26 @@ pub async fn tls_passthrough(
     local: SocketAddr,
 ) {
     let limit = shared.config.header_read_timeout;
+    let rejected = &shared.metrics.tls_rejected;
     let hello = match tokio::time::timeout(limit, sni::read_client_hello(&mut stream)).await {
         Ok(Ok(hello)) => hello,
         Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "not a TLS ClientHello; closing");
+            rejected.record(TlsReject::of_read(&error), peer, &error.to_string());
             return;
         }
         Err(_) => {
-            tracing::debug!(%peer, "ClientHello timed out");
+            rejected.record(
+                TlsReject::Timeout,
+                peer,
+                "no ClientHello before the deadline",
+            );
             return;
         }
     };
     let name = sni::server_name(&hello).map(|n| n.trim_end_matches('.').to_ascii_lowercase());
     let Some((mode, set)) = name.as_deref().and_then(|n| table.by_sni(n)) else {
-        tracing::debug!(%peer, sni = ?name, "no TLS route for server name; closing");
+        let detail = format!("no TLS route for server name {name:?}");
+        rejected.record(TlsReject::NoRoute, peer, &detail);
         let _ = stream.shutdown().await;
         return;
     };
@@ -141,15 +148,16 @@ pub async fn tls_passthrough(
         return;
     }
     let Some(entry) = table.terminate.select(name.as_deref()) else {
-        tracing::debug!(%peer, sni = ?name, "no certificate for server name; closing");
+        let detail = format!("no certificate for server name {name:?}");
+        rejected.record(TlsReject::NoRoute, peer, &detail);
         return;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&entry.config));
     let accept = acceptor.accept(Prefixed::new(hello, stream));
     match tokio::time::timeout(limit, accept).await {
         Ok(Ok(tls)) => splice(shared, set, tls, (peer, local), &[]).await,
-        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        Ok(Err(error)) => rejected.record(TlsReject::Handshake, peer, &error.to_string()),
+        Err(_) => rejected.record(TlsReject::Timeout, peer, "TLS handshake timed out"),
     }
 }
 

@@ -27,6 +27,7 @@ mod metrics;
 mod plain;
 mod prefixed;
 pub mod proxy_protocol;
+pub mod rejections;
 mod replay;
 mod retry;
 pub mod router;

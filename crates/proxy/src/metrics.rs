@@ -31,6 +31,8 @@ pub struct Metrics {
     pub responses_5xx: AtomicU64,
     /// Connections closed on PROXY-protocol binds, by cause.
     pub proxy_protocol_rejected: crate::proxy_protocol::Rejections,
+    /// Connections closed on TLS and HTTPS binds before serving, by cause.
+    pub tls_rejected: crate::rejections::Rejections<crate::rejections::TlsReject>,
 }
 
 /// A point-in-time copy of [`Metrics`].
@@ -53,6 +55,7 @@ pub struct MetricsSnapshot {
     pub responses_4xx: u64,
     pub responses_5xx: u64,
     pub proxy_protocol_rejected: crate::proxy_protocol::RejectCounts,
+    pub tls_rejected: crate::rejections::RejectCounts<crate::rejections::TlsReject>,
 }
 
 impl Metrics {
@@ -76,6 +79,7 @@ impl Metrics {
             responses_4xx: r(&self.responses_4xx),
             responses_5xx: r(&self.responses_5xx),
             proxy_protocol_rejected: self.proxy_protocol_rejected.snapshot(),
+            tls_rejected: self.tls_rejected.snapshot(),
         }
     }
 

@@ -16,7 +16,7 @@ pub mod parse;
 mod reuse;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use portico_ir::ProxyProtocolVersion;
@@ -24,6 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::bind::BindShared;
+pub use crate::rejections::Cause;
 
 pub use parse::{Addresses, ParseError};
 pub use reuse::ClientConns;
@@ -51,17 +52,18 @@ pub enum Reject {
     Timeout,
 }
 
-impl Reject {
-    pub const ALL: [Reject; 5] = [
+impl Cause for Reject {
+    const ALL: &'static [Reject] = &[
         Reject::Missing,
         Reject::Malformed,
         Reject::Truncated,
         Reject::Oversized,
         Reject::Timeout,
     ];
+    const WHAT: &'static str = "PROXY protocol header";
+    const METRIC: &'static str = "proxy_protocol_rejected";
 
-    /// The metric label value.
-    pub fn as_str(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             Reject::Missing => "missing",
             Reject::Malformed => "malformed",
@@ -71,7 +73,7 @@ impl Reject {
         }
     }
 
-    fn index(self) -> usize {
+    fn position(self) -> usize {
         self as usize
     }
 }
@@ -87,52 +89,10 @@ impl From<ParseError> for Reject {
 }
 
 /// Rejected connections by cause (part of [`crate::Metrics`]).
-#[derive(Debug, Default)]
-pub struct Rejections {
-    counts: [AtomicU64; 5],
-}
-
-impl Rejections {
-    /// Counts one rejection; only the first of each cause is logged at
-    /// warn level (a scanner or a misconfigured load balancer would
-    /// otherwise flood the log), later ones at debug.
-    fn record(&self, cause: Reject, peer: SocketAddr, detail: &str) {
-        let before = self.counts[cause.index()].fetch_add(1, Ordering::Relaxed);
-        if before == 0 {
-            tracing::warn!(
-                cause = cause.as_str(),
-                %peer,
-                detail,
-                "PROXY protocol header rejected; connection closed (further rejections with this cause are only counted: portico_proxy_protocol_rejected)"
-            );
-        } else {
-            tracing::debug!(cause = cause.as_str(), %peer, detail, "PROXY protocol header rejected");
-        }
-    }
-
-    pub fn snapshot(&self) -> RejectCounts {
-        RejectCounts(self.counts.each_ref().map(|c| c.load(Ordering::Relaxed)))
-    }
-}
+pub type Rejections = crate::rejections::Rejections<Reject>;
 
 /// A copy of [`Rejections`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RejectCounts([u64; 5]);
-
-impl RejectCounts {
-    pub fn get(&self, cause: Reject) -> u64 {
-        self.0[cause.index()]
-    }
-
-    /// `(cause label, count)` for every cause.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        Reject::ALL.iter().map(|c| (c.as_str(), self.get(*c)))
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-}
+pub type RejectCounts = crate::rejections::RejectCounts<Reject>;
 
 /// The bind hook: on a bind with PROXY protocol enabled, reads the header
 /// within the header read timeout; otherwise returns the socket's

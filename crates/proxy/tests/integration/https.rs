@@ -443,3 +443,51 @@ async fn backend_tls_presents_the_gateway_client_certificate() {
     assert_eq!(get(gw.addr(), "h", "/with").await.status, StatusCode::OK);
     assert_ne!(get(gw.addr(), "h", "/without").await.status, StatusCode::OK);
 }
+
+/// Plain HTTP on an HTTPS port, and a ClientHello naming no listener:
+/// closed and counted by cause (`portico_tls_rejected_total`).
+#[tokio::test]
+async fn garbage_and_unknown_names_on_https_are_counted() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = Echo::start("a").await;
+    let c = cert(&["only.example.com"]);
+    let mut b = bind(
+        any_port(),
+        vec![https_listener("gw/only", "only.example.com", &c, "a")],
+    );
+    b.protocol = BindProtocol::Https;
+    let gw = Gateway::start(ir(vec![b], vec![a.cluster()])).await;
+    let mut plain = TcpStream::connect(gw.addr()).await.expect("connect");
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, plain.read_to_end(&mut sink)).await;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(RootCertStore::empty())
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(gw.addr()).await.expect("connect");
+    let name = ServerName::try_from("other.example.com".to_string()).expect("name");
+    let refused = tokio::time::timeout(
+        DEADLINE,
+        TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .expect("answered");
+    assert!(refused.is_err());
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let r = gw.proxy.metrics().snapshot().tls_rejected;
+        let counts: Vec<(&str, u64)> = r.iter().filter(|(_, n)| *n > 0).collect();
+        if counts == [("not_tls", 1), ("no_route", 1)] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "{counts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -197,6 +197,36 @@ async fn tls_passthrough_routes_by_sni() {
     .await
     .unwrap();
     assert!(result.is_err());
+
+    // Garbage (not a ClientHello) and a cut ClientHello: closed, counted
+    // by cause, like the unknown server name above.
+    let mut garbage = TcpStream::connect(gw.addr()).await.unwrap();
+    garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, garbage.read_to_end(&mut sink)).await;
+    let mut cut = TcpStream::connect(gw.addr()).await.unwrap();
+    cut.write_all(&[0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00])
+        .await
+        .unwrap();
+    drop(cut);
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let r = gw.proxy.metrics().snapshot().tls_rejected;
+        let counts: Vec<(&str, u64)> = r.iter().collect();
+        if counts
+            == [
+                ("not_tls", 1),
+                ("truncated", 1),
+                ("timeout", 0),
+                ("no_route", 1),
+                ("handshake", 0),
+            ]
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "{counts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
