@@ -97,6 +97,12 @@ fn samples(metrics: &Metrics) -> Vec<Sample> {
             s.connections_total,
         ),
         sample(
+            "proxy_stream_connections_refused",
+            "TCP/TLS connections closed because their listener was at its connection limit",
+            Counter,
+            s.stream_connections_refused_total,
+        ),
+        sample(
             "proxy_active_connections",
             "Open downstream connections",
             Gauge,

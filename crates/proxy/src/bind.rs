@@ -45,6 +45,9 @@ pub(crate) struct BindShared {
     pub clients: Clients,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ProxyConfig>,
+    /// TCP/TLS binds: one permit per open connection
+    /// ([`ProxyConfig::max_stream_connections`]).
+    pub stream_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Per-connection context handed to every request.
@@ -240,8 +243,15 @@ fn serve(
     if matches!(shared.protocol, BindProtocol::Tcp | BindProtocol::Tls) {
         // Drains wait for L4 connections through the watcher, up to the
         // deadline that cancels them.
+        let Ok(slot) = Arc::clone(&shared.stream_slots).try_acquire_owned() else {
+            Metrics::incr(&metrics.stream_connections_refused_total);
+            metrics.active_connections.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "connection limit reached; closing");
+            return;
+        };
         let (watcher, force, shared) = (graceful.watcher(), force.clone(), Arc::clone(shared));
         tokio::spawn(async move {
+            let _slot = slot;
             let _watcher = watcher;
             let table = shared.l4.load_full().unwrap_or_default();
             tokio::select! {

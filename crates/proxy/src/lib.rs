@@ -70,6 +70,9 @@ pub struct ProxyConfig {
     /// TCPRoute / TLSRoute connections with no byte either way for this
     /// long are closed.
     pub stream_idle_timeout: Duration,
+    /// Most open connections per TCP or TLS bind (TCPRoute/TLSRoute); more
+    /// are closed at once and counted.
+    pub max_stream_connections: usize,
     /// How long a removed listener drains its connections.
     pub drain_timeout: Duration,
     /// Also add an RFC 7239 `Forwarded` header (X-Forwarded-* always are).
@@ -94,6 +97,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             upstream_idle_timeout: Duration::from_secs(90),
             stream_idle_timeout: Duration::from_secs(3600),
+            max_stream_connections: 16 * 1024,
             drain_timeout: Duration::from_secs(30),
             forwarded_header: false,
             flows: FlowSink::disabled(),

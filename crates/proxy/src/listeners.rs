@@ -173,6 +173,9 @@ impl Manager {
             clients: self.clients.clone(),
             metrics: Arc::clone(&self.metrics),
             config: Arc::clone(&self.config),
+            stream_slots: Arc::new(tokio::sync::Semaphore::new(
+                self.config.max_stream_connections,
+            )),
         });
         let handle = match socket {
             Socket::Tcp(l) => BindHandle::spawn(l, shared)?,

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub retries_total: AtomicU64,
     /// Endpoints ejected by passive outlier detection.
     pub outlier_ejections_total: AtomicU64,
+    /// TCP/TLS connections closed because their bind was at its limit.
+    pub stream_connections_refused_total: AtomicU64,
     pub responses_1xx: AtomicU64,
     pub responses_2xx: AtomicU64,
     pub responses_3xx: AtomicU64,
@@ -49,6 +51,7 @@ pub struct MetricsSnapshot {
     pub upstream_timeouts_total: u64,
     pub retries_total: u64,
     pub outlier_ejections_total: u64,
+    pub stream_connections_refused_total: u64,
     pub responses_1xx: u64,
     pub responses_2xx: u64,
     pub responses_3xx: u64,
@@ -73,6 +76,7 @@ impl Metrics {
             upstream_timeouts_total: r(&self.upstream_timeouts_total),
             retries_total: r(&self.retries_total),
             outlier_ejections_total: r(&self.outlier_ejections_total),
+            stream_connections_refused_total: r(&self.stream_connections_refused_total),
             responses_1xx: r(&self.responses_1xx),
             responses_2xx: r(&self.responses_2xx),
             responses_3xx: r(&self.responses_3xx),

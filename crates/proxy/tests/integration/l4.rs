@@ -384,3 +384,66 @@ async fn udp_and_tcp_share_a_port() {
     let mut s = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_line(&mut s).await, "tcp-a");
 }
+
+/// A TCP bind at its connection limit closes new connections at once (and
+/// counts them); a slot freed by a closed connection is usable again.
+#[tokio::test]
+async fn tcp_connection_limit_refuses_and_recovers() {
+    let backend_addr = tcp_backend("a").await;
+    let mut b = bind(
+        any_port(),
+        vec![l4_listener(
+            "gw/tcp",
+            BindProtocol::Tcp,
+            Some(L4Route {
+                route: ObjectRef::default(),
+                backends: vec![backend("a", 1)],
+            }),
+        )],
+    );
+    b.protocol = BindProtocol::Tcp;
+    let config = portico_proxy::ProxyConfig {
+        max_stream_connections: 1,
+        ..Default::default()
+    };
+    let gw = Gateway::start_with(
+        config,
+        ir(vec![b], vec![cluster("a", vec![endpoint(backend_addr)])]),
+    )
+    .await;
+    let mut first = TcpStream::connect(gw.addr()).await.unwrap();
+    assert_eq!(read_line(&mut first).await, "a");
+    // The second connection is closed without reaching the backend.
+    let mut second = TcpStream::connect(gw.addr()).await.unwrap();
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(DEADLINE, second.read_to_end(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{buf:?}");
+    assert_eq!(
+        gw.proxy
+            .metrics()
+            .snapshot()
+            .stream_connections_refused_total,
+        1
+    );
+    // Freed slot: a new connection works.
+    drop(first);
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut again = TcpStream::connect(gw.addr()).await.unwrap();
+        let mut line = Vec::new();
+        let got = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+            let mut byte = [0u8; 1];
+            while again.read(&mut byte).await.unwrap_or(0) == 1 && byte[0] != b'\n' {
+                line.push(byte[0]);
+            }
+        })
+        .await;
+        if got.is_ok() && line == b"a" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "slot never freed");
+    }
+}
