@@ -1,11 +1,12 @@
 //! One flow record per request, handed to the observe crate's flow ring.
 //! Nothing is built when the sink is disabled.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{HeaderMap, HeaderName, Request, Version};
+use http::{HeaderMap, HeaderName, Method, Request, Version};
 use portico_observe::flow::{
     DropReason, EventType, Flow, FlowSink, GatewayRef, GrpcInfo, HttpInfo, IpInfo, L7Record,
     L7Type, Layer4, Layer7, RouteRef, ServiceRef, TcpFlags, TrafficDirection, Verdict,
@@ -45,7 +46,7 @@ pub struct Trace {
 pub struct Start {
     at: Instant,
     time: SystemTime,
-    method: String,
+    method: Cow<'static, str>,
     url: String,
     host: Option<Arc<str>>,
     protocol: &'static str,
@@ -62,7 +63,7 @@ impl Start {
         Start {
             at: Instant::now(),
             time: SystemTime::now(),
-            method: req.method().as_str().to_string(),
+            method: method_name(req.method()),
             url: url(host.as_deref().unwrap_or(""), path),
             host,
             protocol: match req.version() {
@@ -148,6 +149,18 @@ impl Start {
     }
 }
 
+/// The standard methods as static text; others (rare) copied.
+fn method_name(method: &Method) -> Cow<'static, str> {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    let name = method.as_str();
+    STANDARD
+        .into_iter()
+        .find(|s| *s == name)
+        .map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed)
+}
+
 /// `http://host/path?query`, sized once (no formatting machinery).
 fn url(host: &str, path: &str) -> String {
     const SCHEME: &str = "http://";
@@ -207,7 +220,7 @@ mod tests {
         assert_eq!(f.verdict, Verdict::Forwarded);
         let http = f.http().unwrap();
         assert_eq!(http.url, "http://api.example.com/pkg.Greeter/Hello?x=1");
-        assert_eq!(http.method, "POST");
+        assert!(matches!(http.method, Cow::Borrowed("POST")));
         let g = http.grpc.as_ref().unwrap();
         assert_eq!(
             (g.service.as_str(), g.method.as_str(), g.status),
@@ -219,6 +232,13 @@ mod tests {
             f.trace_id.as_deref(),
             Some("4bf92f3577b34da6a3ce929d0e0e4736")
         );
+    }
+
+    #[test]
+    fn extension_methods_are_copied() {
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        assert!(matches!(method_name(&purge), Cow::Owned(m) if m == "PURGE"));
+        assert!(matches!(method_name(&Method::GET), Cow::Borrowed("GET")));
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl Field {
                 }
                 _ => Value::Null,
             },
-            Field::Method => http.map_or(Value::Null, |h| Value::String(h.method.clone())),
+            Field::Method => http.map_or(Value::Null, |h| Value::String(h.method.to_string())),
             Field::Path => http.map_or(Value::Null, |h| Value::String(h.path().to_owned())),
             Field::Authority => flow
                 .destination_names

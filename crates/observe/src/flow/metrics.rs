@@ -305,7 +305,7 @@ mod tests {
                 latency: None,
                 record: L7Record::Http(HttpInfo {
                     code,
-                    method: method.into(),
+                    method: method.to_owned().into(),
                     protocol: "HTTP/1.1",
                     ..HttpInfo::default()
                 }),

@@ -7,6 +7,7 @@
 //! and route names, labels) are `Arc<str>` so a producer clones a pointer
 //! instead of copying text on the data path.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -371,7 +372,8 @@ pub enum L7Record {
 pub struct HttpInfo {
     /// Response status code; 0 on a request record.
     pub code: u16,
-    pub method: String,
+    /// Borrowed for the standard methods: no allocation per request.
+    pub method: Cow<'static, str>,
     /// Full URL as Hubble shows it: `http://host/path?query`.
     pub url: String,
     /// `HTTP/1.1`, `HTTP/2`, ...

@@ -197,7 +197,7 @@ pub fn flow_to_proto(r: &Recorded) -> pb::Flow {
                 .unwrap_or_default(),
             record: Some(pb::layer7::Record::Http(pb::Http {
                 code: u32::from(h.code),
-                method: h.method.clone(),
+                method: h.method.to_string(),
                 url: h.url.clone(),
                 protocol: h.protocol.to_owned(),
                 headers: h

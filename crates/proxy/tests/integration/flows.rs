@@ -34,7 +34,7 @@ async fn every_request_produces_a_flow_record() {
     let ok = &flows[0].flow;
     assert_eq!(ok.verdict, Verdict::Forwarded);
     let http = ok.http().unwrap();
-    assert_eq!((http.code, http.method.as_str()), (200, "GET"));
+    assert_eq!((http.code, &*http.method), (200, "GET"));
     assert_eq!(http.url, "http://app.example.com/ok/x?q=1");
     assert_eq!(ok.route.as_ref().unwrap().name.as_ref(), "r");
     assert_eq!(ok.gateway.as_ref().unwrap().name.as_ref(), "gw");

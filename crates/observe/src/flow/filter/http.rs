@@ -125,7 +125,7 @@ mod tests {
                 latency: None,
                 record: L7Record::Http(HttpInfo {
                     code,
-                    method: method.into(),
+                    method: method.to_owned().into(),
                     url: url.into(),
                     protocol: "HTTP/1.1",
                     ..HttpInfo::default()
