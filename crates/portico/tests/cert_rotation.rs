@@ -10,6 +10,8 @@
 //! - BackendTLSPolicy: the backend CA ConfigMap switched from a wrong CA to
 //!   the backend's CA makes requests succeed, and back makes them fail.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -48,17 +50,7 @@ impl Instance {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn portico run");
-        let admin = eventually(DEADLINE, || {
-            let addr_file = addr_file.clone();
-            async move {
-                let text = tokio::fs::read_to_string(&addr_file).await?;
-                text.trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-            }
-        })
-        .await
-        .expect("admin address file");
+        let admin = common::admin_address(addr_file.clone(), DEADLINE).await;
         Instance { child, admin }
     }
 

@@ -3,6 +3,10 @@
 //! against it, real HTTP through the gateway to an echo backend, and
 //! `portico check`. Deadlines, never fixed sleeps.
 
+mod common;
+
+use common::http_get;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -43,17 +47,7 @@ impl Instance {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn portico run");
-        let admin = eventually(DEADLINE, || {
-            let addr_file = addr_file.clone();
-            async move {
-                let text = tokio::fs::read_to_string(&addr_file).await?;
-                text.trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-            }
-        })
-        .await
-        .expect("admin address file");
+        let admin = common::admin_address(addr_file.clone(), DEADLINE).await;
         Instance {
             child,
             admin,
@@ -104,39 +98,6 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
-}
-
-/// One HTTP/1.1 request over a fresh connection; returns status and body.
-async fn http_get(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<(u16, String)> {
-    http_request(addr, host, path, &[]).await
-}
-
-async fn http_request(
-    addr: SocketAddr,
-    host: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> std::io::Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// A port free on the gateway's loopback address right now.

@@ -4,6 +4,10 @@
 //! collector must receive server spans with the right ids and attributes,
 //! and the backend must see a `traceparent` naming the proxy's span.
 
+mod common;
+
+use common::http_request;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -21,7 +25,6 @@ use portico_observe::trace::proto::common::{KeyValue, any_value};
 use portico_observe::trace::proto::trace::{Span, span};
 use portico_testkit::{EchoBackend, Identity, eventually, manifests};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
@@ -202,17 +205,7 @@ impl Instance {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn portico run");
-        let admin = eventually(DEADLINE, || {
-            let addr_file = addr_file.clone();
-            async move {
-                let text = tokio::fs::read_to_string(&addr_file).await?;
-                text.trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-            }
-        })
-        .await
-        .expect("admin address file");
+        let admin = common::admin_address(addr_file.clone(), DEADLINE).await;
         Instance {
             child,
             admin,
@@ -226,35 +219,6 @@ impl Instance {
             .expect("admin request")
             .1
     }
-}
-
-/// One HTTP/1.1 GET over a fresh connection; returns status and body.
-async fn http_request(
-    addr: SocketAddr,
-    host: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> std::io::Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// Sends until the gateway serves it with 200 (the first config applies
