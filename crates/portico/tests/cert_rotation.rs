@@ -15,7 +15,6 @@ mod common;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,9 +23,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-const BIN: &str = env!("CARGO_BIN_EXE_portico");
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// `portico run` on `dir`, killed on drop.
@@ -37,20 +35,7 @@ struct Instance {
 
 impl Instance {
     async fn start(dir: &Path) -> Instance {
-        let addr_file = dir.join(".admin-addr");
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(dir)
-            .args(["--admin", "127.0.0.1:0", "--admin-addr-file"])
-            .arg(&addr_file)
-            .args(["--hubble-addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn portico run");
-        let admin = common::admin_address(addr_file.clone(), DEADLINE).await;
+        let (child, admin) = common::spawn_run(dir, "127.0.0.1:0", &[], DEADLINE).await;
         Instance { child, admin }
     }
 

@@ -30,24 +30,12 @@ struct Instance {
 
 impl Instance {
     async fn start(dir: tempfile::TempDir) -> Instance {
-        let addr_file = dir.path().join(".admin-addr");
         // A port just released by the kernel (the Hubble API has no address file).
         let hubble = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port");
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(dir.path())
-            .args(["--admin", "127.0.0.1:0", "--admin-addr-file"])
-            .arg(&addr_file)
-            .args(["--hubble-addr", &hubble.to_string()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn portico run");
-        let admin = common::admin_address(addr_file.clone(), DEADLINE).await;
+        let (child, admin) =
+            common::spawn_run(dir.path(), &hubble.to_string(), &[], DEADLINE).await;
         Instance {
             child,
             admin,
@@ -438,14 +426,7 @@ async fn check_reports_a_broken_file_with_its_location() {
         &dir.path().join("b-broken.yaml"),
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\nspec:\n  parentRefs: 42\n",
     );
-    let out = Command::new(BIN)
-        .arg("check")
-        .arg(dir.path())
-        .output()
-        .await
-        .expect("run check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = check_fails(dir.path()).await;
     let line = stdout
         .lines()
         .find(|l| l.contains("b-broken.yaml:"))
@@ -464,15 +445,21 @@ async fn check_reports_a_broken_file_with_its_location() {
     assert!(line.contains("HTTPRoute"), "{line}");
 
     // A single file can be checked too.
+    let stdout = check_fails(dir.path().join("b-broken.yaml")).await;
+    assert!(stdout.contains("b-broken.yaml:6:"), "{stdout}");
+}
+
+/// `portico check PATH`, which must exit 1; its stdout.
+async fn check_fails(path: impl AsRef<Path>) -> String {
     let out = Command::new(BIN)
         .arg("check")
-        .arg(dir.path().join("b-broken.yaml"))
+        .arg(path.as_ref())
         .output()
         .await
-        .expect("run check on a file");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .expect("run check");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("b-broken.yaml:6:"), "{stdout}");
+    stdout
 }
 
 #[tokio::test]
@@ -500,14 +487,7 @@ async fn check_flags_failing_conditions() {
         &dir.path().join("gateway.yaml"),
         &gateway_yaml(8080, "  - name: bad\n    protocol: INVALID\n    port: 1\n"),
     );
-    let out = Command::new(BIN)
-        .arg("check")
-        .arg(dir.path())
-        .output()
-        .await
-        .expect("run check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = check_fails(dir.path()).await;
     assert!(
         stdout.lines().any(|l| l.contains("gateway.yaml:")
             && l.contains(
@@ -717,14 +697,7 @@ async fn check_reports_an_expired_listener_certificate() {
         &dir.path().join("secret.yaml"),
         &manifests::tls_secret("default", "old", &expired),
     );
-    let out = Command::new(BIN)
-        .arg("check")
-        .arg(dir.path())
-        .output()
-        .await
-        .expect("run check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = check_fails(dir.path()).await;
     let line = stdout
         .lines()
         .find(|l| l.contains("InvalidCertificateRef"))

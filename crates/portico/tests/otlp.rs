@@ -10,7 +10,6 @@ use common::http_request;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +25,8 @@ use portico_observe::trace::proto::trace::{Span, span};
 use portico_testkit::{EchoBackend, Identity, eventually, manifests};
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-const BIN: &str = env!("CARGO_BIN_EXE_portico");
 const DEADLINE: Duration = Duration::from_secs(30);
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -191,21 +189,7 @@ impl Drop for Instance {
 
 impl Instance {
     async fn start(dir: tempfile::TempDir, otlp: &[&str]) -> Instance {
-        let addr_file = dir.path().join(".admin-addr");
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(dir.path())
-            .args(["--admin", "127.0.0.1:0", "--admin-addr-file"])
-            .arg(&addr_file)
-            .args(["--hubble-addr", "127.0.0.1:0"])
-            .args(otlp)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn portico run");
-        let admin = common::admin_address(addr_file.clone(), DEADLINE).await;
+        let (child, admin) = common::spawn_run(dir.path(), "127.0.0.1:0", otlp, DEADLINE).await;
         Instance {
             child,
             admin,

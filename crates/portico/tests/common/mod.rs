@@ -3,11 +3,40 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
 use portico_testkit::eventually;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+/// Starts `portico run --config DIR` (admin on a free loopback port, the
+/// Hubble API on `hubble`, then `extra` flags; killed on drop) and waits for
+/// its admin address.
+pub async fn spawn_run(
+    dir: &Path,
+    hubble: &str,
+    extra: &[&str],
+    deadline: Duration,
+) -> (Child, SocketAddr) {
+    let addr_file = dir.join(".admin-addr");
+    let child = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["run", "--config"])
+        .arg(dir)
+        .args(["--admin", "127.0.0.1:0", "--admin-addr-file"])
+        .arg(&addr_file)
+        .args(["--hubble-addr", hubble])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn portico run");
+    let admin = admin_address(addr_file, deadline).await;
+    (child, admin)
+}
 
 /// The admin address `portico run --admin-addr-file FILE` writes once it
 /// listens.
