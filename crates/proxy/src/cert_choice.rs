@@ -8,23 +8,27 @@
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ParsedCertificate, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use x509_parser::extensions::GeneralName;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::Error;
 
-/// One certificate with the DNS names it covers.
+/// One certificate of a listener.
 #[derive(Debug)]
 struct Choice {
-    names: Vec<String>,
     key: Arc<CertifiedKey>,
 }
 
 impl Choice {
+    /// Whether the certificate is valid for `sni`, by rustls' own name check
+    /// (as for backend certificates, `upstream::san_verifier`).
     fn covers(&self, sni: &str) -> bool {
-        self.names.iter().any(|n| name_matches(n, sni))
+        let (Ok(leaf), Ok(name)) = (self.key.end_entity_cert(), ServerName::try_from(sni)) else {
+            return false;
+        };
+        ParsedCertificate::try_from(leaf)
+            .is_ok_and(|cert| rustls::client::verify_server_name(&cert, &name).is_ok())
     }
 }
 
@@ -45,12 +49,8 @@ impl CertChoice {
         let mut choices = Vec::with_capacity(certs.len());
         let mut last_error = Error::Tls("no certificate".into());
         for (source, chain, key) in certs {
-            let names = chain.first().map(|c| dns_names(c)).unwrap_or_default();
             match CertifiedKey::from_der(chain, key, provider) {
-                Ok(key) => choices.push(Choice {
-                    names,
-                    key: Arc::new(key),
-                }),
+                Ok(key) => choices.push(Choice { key: Arc::new(key) }),
                 Err(e) => {
                     tracing::warn!(certificate = %source, error = %e, "certificate skipped");
                     last_error = Error::Tls(format!("{source}: {e}"));
@@ -87,48 +87,6 @@ impl ResolvesServerCert for CertChoice {
     }
 }
 
-/// DNS subjectAltNames of a certificate (lowercase); the subject CN when it
-/// has none. Unparseable certificates cover no name (they can still be the
-/// default).
-fn dns_names(der: &CertificateDer<'_>) -> Vec<String> {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
-        return Vec::new();
-    };
-    let sans: Vec<String> = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|ext| {
-            ext.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if !sans.is_empty() {
-        return sans;
-    }
-    cert.subject()
-        .iter_common_name()
-        .filter_map(|cn| cn.as_str().ok())
-        .map(str::to_ascii_lowercase)
-        .collect()
-}
-
-/// RFC 6125 matching: exact, or a `*.` wildcard covering exactly one label.
-fn name_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_prefix("*.") {
-        Some(suffix) => name
-            .split_once('.')
-            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
-        None => pattern == name,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use rustls::SignatureScheme;
@@ -162,44 +120,58 @@ mod tests {
         SignatureScheme::RSA_PSS_SHA256,
     ];
 
-    fn names(k: &CertifiedKey) -> Vec<String> {
-        dns_names(&k.cert[0])
+    type Spec = (&'static [&'static str], &'static rcgen::SignatureAlgorithm);
+
+    /// A CertChoice of freshly generated certificates, and a function naming
+    /// the one chosen (by the names it was generated for).
+    fn setup(
+        specs: &[Spec],
+    ) -> (
+        CertChoice,
+        impl Fn(Option<Arc<CertifiedKey>>) -> String + use<>,
+    ) {
+        let certs: Vec<_> = specs.iter().map(|(names, alg)| cert(names, alg)).collect();
+        let ids: Vec<(String, CertificateDer<'static>)> = certs
+            .iter()
+            .map(|(source, chain, _)| (source.clone(), chain[0].clone()))
+            .collect();
+        let choice = CertChoice::new(certs, &provider()).expect("certs");
+        let name = move |k: Option<Arc<CertifiedKey>>| {
+            let k = k.expect("a certificate");
+            ids.iter()
+                .find(|(_, der)| *der == k.cert[0])
+                .map(|(source, _)| source.clone())
+                .unwrap_or_default()
+        };
+        (choice, name)
     }
 
     #[test]
     fn key_type_follows_the_client_signature_schemes() {
-        let choice = CertChoice::new(
-            vec![
-                cert(&["rsa.example"], &rcgen::PKCS_RSA_SHA256),
-                cert(&["ecdsa.example"], &rcgen::PKCS_ECDSA_P256_SHA256),
-            ],
-            &provider(),
-        )
-        .expect("certs");
-        let pick = |schemes| names(&choice.choose(None, schemes).expect("a certificate"));
-        assert_eq!(pick(ECDSA_ONLY), vec!["ecdsa.example"]);
-        assert_eq!(pick(RSA_ONLY), vec!["rsa.example"]);
+        let (choice, name) = setup(&[
+            (&["rsa.example"], &rcgen::PKCS_RSA_SHA256),
+            (&["ecdsa.example"], &rcgen::PKCS_ECDSA_P256_SHA256),
+        ]);
+        let pick = |schemes| name(choice.choose(None, schemes));
+        assert_eq!(pick(ECDSA_ONLY), "ecdsa.example");
+        assert_eq!(pick(RSA_ONLY), "rsa.example");
         // Both usable: the first certificateRef.
-        assert_eq!(pick(BOTH), vec!["rsa.example"]);
+        assert_eq!(pick(BOTH), "rsa.example");
     }
 
     #[test]
     fn the_certificate_covering_the_sni_wins() {
-        let choice = CertChoice::new(
-            vec![
-                cert(&["a.example"], &rcgen::PKCS_ECDSA_P256_SHA256),
-                cert(&["*.b.example"], &rcgen::PKCS_ECDSA_P256_SHA256),
-            ],
-            &provider(),
-        )
-        .expect("certs");
-        let pick = |sni| names(&choice.choose(Some(sni), BOTH).expect("a certificate"));
-        assert_eq!(pick("x.b.example"), vec!["*.b.example"]);
-        assert_eq!(pick("X.B.Example."), vec!["*.b.example"]);
-        assert_eq!(pick("a.example"), vec!["a.example"]);
+        let (choice, name) = setup(&[
+            (&["a.example"], &rcgen::PKCS_ECDSA_P256_SHA256),
+            (&["*.b.example"], &rcgen::PKCS_ECDSA_P256_SHA256),
+        ]);
+        let pick = |sni| name(choice.choose(Some(sni), BOTH));
+        assert_eq!(pick("x.b.example"), "*.b.example");
+        assert_eq!(pick("X.B.Example."), "*.b.example");
+        assert_eq!(pick("a.example"), "a.example");
         // No certificate covers it: the first one answers.
-        assert_eq!(pick("deep.x.b.example"), vec!["a.example"]);
-        assert_eq!(pick("other.example"), vec!["a.example"]);
+        assert_eq!(pick("deep.x.b.example"), "a.example");
+        assert_eq!(pick("other.example"), "a.example");
     }
 
     #[test]
@@ -213,10 +185,15 @@ mod tests {
 
     #[test]
     fn wildcards_cover_exactly_one_label() {
-        assert!(name_matches("*.example.com", "a.example.com"));
-        assert!(!name_matches("*.example.com", "example.com"));
-        assert!(!name_matches("*.example.com", "a.b.example.com"));
-        assert!(!name_matches("*.example.com", ".example.com"));
-        assert!(name_matches("a.example.com", "a.example.com"));
+        let (choice, _) = setup(&[
+            (&["*.example.com"], &rcgen::PKCS_ECDSA_P256_SHA256),
+            (&["a.example.com"], &rcgen::PKCS_ECDSA_P256_SHA256),
+        ]);
+        let (wild, exact) = (&choice.choices[0], &choice.choices[1]);
+        assert!(wild.covers("a.example.com"));
+        assert!(!wild.covers("example.com"));
+        assert!(!wild.covers("a.b.example.com"));
+        assert!(!wild.covers(".example.com"));
+        assert!(exact.covers("a.example.com"));
     }
 }
